@@ -1,0 +1,1 @@
+"""sipcert: conformance/devices."""
