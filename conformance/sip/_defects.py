@@ -62,7 +62,6 @@ DEFECT_CODES: dict[str, DefectInfo] = dict(
         _t("bad-quoting", "RFC 3261 §25.1", "a quoted string is not closed or holds an invalid escape", True),
         _t("control-char", "RFC 3261 §25.1", "a control character appears where the grammar allows none", True),
         _t("bare-lf", "RFC 3261 §7", "a line ends in LF without CR", False),
-        _t("whitespace-before-colon", "RFC 3261 §7.3.1", "whitespace between a header name and its colon", False),
         _t("leading-whitespace", "RFC 3261 §25.1", "whitespace before the start line", True),
         _t("no-header-end", "RFC 3261 §7", "the header section is not closed by an empty line", True),
         _t("oversize", "RFC 3261 §18.1.1", "the message, a header or a body exceeds the configured limit", True),
@@ -80,6 +79,9 @@ class Defect:
     header: str | None
     offset: int
     detail: str = ""
+    #: Overrides the code's default fatality where the header decides it (a malformed Date is not fatal, a
+    #: malformed Via is; a missing Max-Forwards is tolerated by RFC 3261 §16.3 step 3).
+    fatal_override: bool | None = None
 
     @property
     def info(self) -> DefectInfo:
@@ -91,6 +93,8 @@ class Defect:
 
     @property
     def fatal(self) -> bool:
+        if self.fatal_override is not None:
+            return self.fatal_override
         return DEFECT_CODES[self.code].fatal
 
     def __str__(self) -> str:
