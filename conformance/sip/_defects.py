@@ -66,6 +66,7 @@ DEFECT_CODES: dict[str, DefectInfo] = dict(
         _t("no-header-end", "RFC 3261 §7", "the header section is not closed by an empty line", True),
         _t("oversize", "RFC 3261 §18.1.1", "the message, a header or a body exceeds the configured limit", True),
         _t("bad-sdp", "RFC 4566 §5", "the SDP body does not match its grammar", False),
+        _t("parser-error", "-", "sipcert's parser failed on this input: a sipcert bug, please report it", True),
         _t("bad-encoding", "RFC 3261 §7.3.1", "the header section is not valid UTF-8", False),
     ]
 )
