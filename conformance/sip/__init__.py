@@ -3,6 +3,22 @@
 Nothing in this package opens a socket, starts a thread or reads a clock.
 """
 
+from ._build import (
+    BRANCH_COOKIE,
+    REASON_PHRASES,
+    BuildError,
+    build_ack_for_non2xx,
+    build_cancel,
+    build_prack,
+    build_request,
+    build_response,
+    name_addr,
+    new_branch,
+    new_call_id,
+    new_tag,
+    raw_message,
+    via_value,
+)
 from ._defects import DEFECT_CODES, Defect, DefectInfo
 from ._headers import (
     HEADERS,
@@ -21,6 +37,20 @@ from ._parser import DEFAULT_MAX_SIZE, ParseResult, parse
 from ._uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
 
 __all__ = [
+    "BRANCH_COOKIE",
+    "REASON_PHRASES",
+    "BuildError",
+    "build_ack_for_non2xx",
+    "build_cancel",
+    "build_prack",
+    "build_request",
+    "build_response",
+    "name_addr",
+    "new_branch",
+    "new_call_id",
+    "new_tag",
+    "raw_message",
+    "via_value",
     "DEFECT_CODES",
     "DEFAULT_MAX_SIZE",
     "HEADERS",
