@@ -34,6 +34,8 @@ _MANDATORY_RESPONSE = ("to", "from", "cseq", "call-id", "via")
 _RE_QUOTED = re.compile(QUOTED_STRING)
 _RE_CTL_NO_CRLF = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _new = tuple.__new__
+#: Headers checked while parsing; every other header with a reader is read lazily.
+_EAGER_KEYS = frozenset(("cseq", "content-length"))
 
 
 class ParseResult:
@@ -256,7 +258,8 @@ def _parse(data: bytes, stream: bool, max_size: int) -> ParseResult:
         body = data[body_start : body_start + clen]
         trailing = data[body_start + clen :]
 
-    unread = {k for k in index if k in READ_KEYS and k not in typed}
+    # CSeq and Content-Length were checked above; a malformed one must not be read (and reported) a second time.
+    unread = {k for k in index if k in READ_KEYS and k not in typed and k not in _EAGER_KEYS}
     message: Message
     if msg_kind == "request":
         message = Request(fields[0], fields[1])
