@@ -193,22 +193,41 @@ _SINGLE_READERS: dict[str, Callable[[str], tuple[Any, _Problem | None]]] = {
     "rseq": lambda v: _uint(v, "bad-rseq", 1, 2**32 - 1),
 }
 _UINT_CODES = {"content-length": "bad-content-length", "expires": "bad-expires", "min-expires": "bad-expires"}
+#: RFC 3261 §20.19: "The value of this field is an integral number of seconds (in decimal) between 0 and (2**32)-1".
+_UINT_HIGH = {"expires": 2**32 - 1}
+
+
+def _read_contact(value: str) -> tuple[list[NameAddr], _Problem | None]:
+    """Contact values; an expires parameter must be delta-seconds within the range of Expires (RFC 3261 §10.2.1.1)."""
+    out, problem = _read_addr_list(value, False)
+    if problem is None:
+        for na in out:
+            expires = na.param("expires")
+            if expires is not None:
+                _, problem = _uint(expires, "bad-expires", 0, 2**32 - 1)
+                if problem is not None:
+                    return out, problem
+    return out, problem
 _LIST_READERS: dict[str, Callable[[str], tuple[Any, _Problem | None]]] = {
     "via": _read_via,
-    "contact": lambda v: _read_addr_list(v, False),
+    "contact": _read_contact,
     "route": lambda v: _read_addr_list(v, True),
     "methods": lambda v: _read_tokens(v, "bad-header-value"),
     "option-tags": lambda v: _read_tokens(v, "bad-option-tag"),
 }
 
 
-def _uint_reader(code: str) -> Callable[[str], tuple[int | None, _Problem | None]]:
-    return lambda v: _uint(v, code, 0, None)
+def _uint_reader(code: str, high: int | None) -> Callable[[str], tuple[int | None, _Problem | None]]:
+    return lambda v: _uint(v, code, 0, high)
 
 
 #: Per header key, the reader of its value: single-valued headers ...
 _SINGLE_BY_KEY: dict[str, Callable[[str], tuple[Any, _Problem | None]]] = {
-    key: (_uint_reader(_UINT_CODES.get(key, "bad-header-value")) if d.kind == "uint" else _SINGLE_READERS[d.kind])
+    key: (
+        _uint_reader(_UINT_CODES.get(key, "bad-header-value"), _UINT_HIGH.get(key))
+        if d.kind == "uint"
+        else _SINGLE_READERS[d.kind]
+    )
     for key, d in _BY_KEY.items()
     if d.arity == "single" and d.kind != "text"
 }
