@@ -25,6 +25,7 @@ __all__ = [
     "RE_PARAM",
     "RE_MEDIA_TYPE",
     "RE_DATE",
+    "RE_WARNING",
     "RE_CTL",
     "RE_REQUEST_LINE",
     "RE_STATUS_LINE",
@@ -76,6 +77,11 @@ RE_MEDIA_TYPE = re.compile(rf"({TOKEN})[ \t]*/[ \t]*({TOKEN})({GENERIC_PARAMS})[
 RE_DATE = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
     r"[0-9]{2}:[0-9]{2}:[0-9]{2} GMT"
+)
+#: warning-value = warn-code SP warn-agent SP warn-text; warn-code = 3DIGIT; warn-agent = hostport / pseudonym;
+#: warn-text = quoted-string   (§20.43, §25.1)
+RE_WARNING = re.compile(
+    rf"([0-9]{{3}})[ \t]+((?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.!%*_+`'~]+)(?::[0-9]+)?)[ \t]+({QUOTED_STRING})"
 )
 #: Control characters a header value may not hold outside a quoted-pair (HTAB is LWS).
 RE_CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")

@@ -97,7 +97,7 @@ HEADERS: tuple[HeaderDef, ...] = (
     _h("Unsupported", None, "list", "option-tags", False, "RFC 3261 §20.40"),
     _h("User-Agent", None, "single", "text", False, "RFC 3261 §20.41"),
     _h("Via", "v", "list", "via", True, "RFC 3261 §20.42"),
-    _h("Warning", None, "list", "text", False, "RFC 3261 §20.43"),
+    _h("Warning", None, "list", "warning", False, "RFC 3261 §20.43"),
     _h("WWW-Authenticate", None, "multi", "text", False, "RFC 3261 §20.44"),
     _h("RSeq", None, "single", "rseq", True, "RFC 3262 §7.1"),
     _h("RAck", None, "single", "rack", True, "RFC 3262 §7.2"),

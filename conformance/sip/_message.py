@@ -237,6 +237,11 @@ class Message:
         return self._get("min-expires")
 
     @property
+    def warning(self) -> tuple[tuple[int, str, str], ...]:
+        """Warning values as (warn-code, warn-agent, warn-text as written, quotes included) (RFC 3261 §20.43)."""
+        return self._get("warning", ())
+
+    @property
     def sdp(self) -> SessionDescription | None:
         """The body read as SDP when Content-Type is application/sdp (RFC 4566), else ``None``."""
         if self._sdp is None:

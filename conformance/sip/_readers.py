@@ -23,6 +23,7 @@ from ._abnf import (
     RE_VIA,
     RE_VIA_SIMPLE,
     RE_VIA_STRICT,
+    RE_WARNING,
     RE_WORD_CALLID,
     quotes_balanced,
     split_commas,
@@ -208,12 +209,28 @@ def _read_contact(value: str) -> tuple[list[NameAddr], _Problem | None]:
                 if problem is not None:
                     return out, problem
     return out, problem
+
+
+def _read_warning(value: str) -> tuple[list[tuple[int, str, str]], _Problem | None]:
+    """Warning values as (warn-code, warn-agent, warn-text); RFC 3261 §20.43: warn-code = 3DIGIT."""
+    out: list[tuple[int, str, str]] = []
+    problem: _Problem | None = None
+    for _, element in split_commas(value):
+        m = RE_WARNING.fullmatch(element)
+        if m is None:
+            problem = problem or ("bad-header-value", f"not 'warn-code warn-agent \"warn-text\"': {element[:60]!r}")
+            continue
+        out.append((int(m.group(1)), m.group(2), m.group(3)))
+    return out, problem
+
+
 _LIST_READERS: dict[str, Callable[[str], tuple[Any, _Problem | None]]] = {
     "via": _read_via,
     "contact": _read_contact,
     "route": lambda v: _read_addr_list(v, True),
     "methods": lambda v: _read_tokens(v, "bad-header-value"),
     "option-tags": lambda v: _read_tokens(v, "bad-option-tag"),
+    "warning": _read_warning,
 }
 
 
