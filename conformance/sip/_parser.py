@@ -137,7 +137,11 @@ def _parse(data: bytes, stream: bool, max_size: int) -> ParseResult:
         raw_lines = text.split("\n")
         lines = [ln[:-1] if ln.endswith("\r") else ln for ln in raw_lines]
         offsets = list(accumulate((len(r) + 1 for r in raw_lines), initial=0))
-        defects.append(Defect("bare-lf", None, start, "lines end in LF without CR"))
+        # Point at the first line that ends in a bare LF (the last line's end is in ``head`` only for "\n\n").
+        ended = raw_lines if lfend >= 0 else raw_lines[:-1]
+        first_bare = next((i for i, r in enumerate(ended) if not r.endswith("\r")), None)
+        bare_at = at(offsets[first_bare]) if first_bare is not None else lfend + 1
+        defects.append(Defect("bare-lf", None, bare_at, "lines end in LF without CR"))
     else:
         lines = text.split("\r\n")
         offsets = list(accumulate((len(r) + 2 for r in lines), initial=0))
@@ -250,7 +254,7 @@ def _parse(data: bytes, stream: bool, max_size: int) -> ParseResult:
             Defect(
                 "content-length-mismatch",
                 "Content-Length",
-                body_start,
+                at(headers[cl_idx[0]].offset),
                 f"Content-Length {clen} but {available} octets follow the header section",
             )
         )
