@@ -235,8 +235,10 @@ def _parse(data: bytes, stream: bool, max_size: int) -> ParseResult:
     # -- body ----------------------------------------------------------------------------------------------------
     cl_idx = index.get("content-length")
     clen = None
+    cl_offset = start
     if cl_idx is not None:
         h = headers[cl_idx[0]]
+        cl_offset = at(h.offset)
         clen, problem = read_uint(h.value, "bad-content-length", 0, None)
         if problem is not None:
             defects.append(Defect(problem[0], "Content-Length", at(h.offset), problem[1]))
@@ -254,7 +256,7 @@ def _parse(data: bytes, stream: bool, max_size: int) -> ParseResult:
             Defect(
                 "content-length-mismatch",
                 "Content-Length",
-                at(headers[cl_idx[0]].offset),
+                cl_offset,
                 f"Content-Length {clen} but {available} octets follow the header section",
             )
         )
