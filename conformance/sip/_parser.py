@@ -308,13 +308,18 @@ def _start_line(line: str) -> tuple[str | None, tuple[str, str, str], list[tuple
             problems.append(("leading-whitespace", "whitespace before the Request-Line"))
         parts = line.split()
         if not parts or RE_TOKEN.fullmatch(parts[0]) is None:
-            return None, ("", "", ""), [("bad-start-line", f"not a Request-Line or Status-Line: {line[:80]!r}")]
+            if len(parts) != 3 or not parts[2].startswith("SIP/"):
+                return None, ("", "", ""), [("bad-start-line", f"not a Request-Line or Status-Line: {line[:80]!r}")]
+            # A Request-Line in shape whose method is not a token (RFC 3261 §25.1: Method = ... / extension-method,
+            # extension-method = token).
+            problems.append(("bad-method", f"the method {parts[0][:40]!r} is not a token"))
         method = parts[0]
         if len(parts) >= 3 and parts[-1].startswith("SIP/"):
             version = parts[-1][4:]
             uri_text = " ".join(parts[1:-1])
             if len(parts) == 3:
-                problems.append(("bad-start-line", "Request-Line elements must be separated by exactly one SP"))
+                if " ".join(parts) != line:
+                    problems.append(("bad-start-line", "Request-Line elements must be separated by exactly one SP"))
             else:
                 problems.append(("bad-request-uri", f"whitespace inside the Request-URI {uri_text[:60]!r}"))
         else:
