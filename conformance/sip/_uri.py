@@ -53,10 +53,14 @@ class SipURI:
         return self.raw
 
     def param(self, name: str, default: str | None = None) -> str | None:
-        """A uri-parameter's value by case-insensitive name (``""`` for a flag such as ``lr``)."""
+        """A uri-parameter's value by case-insensitive name (``""`` for a flag such as ``lr``), as written.
+
+        Names are compared unescaped: ``;%6C%72`` is the ``lr`` parameter (RFC 3261 §19.1.4: characters other than
+        those in the "reserved" set are equivalent to their "%" HEX HEX encoding; RFC 4475 §3.1.1.3).
+        """
         lname = name.lower()
         for key, value in self.params:
-            if key.lower() == lname:
+            if key.lower() == lname or ("%" in key and _pct_unquote(key).lower() == lname):
                 return "" if value is None else value
         return default
 
