@@ -764,7 +764,9 @@ def offers(draw: st.DrawFn) -> dict[str, object]:
         "direction": draw(st.sampled_from(DIRECTIONS)),
         "ipv6": ipv6,
         "username": draw(st.from_regex(r"[!-~\u00e9\u4e2d]{1,12}", fullmatch=True)),
-        "session_name": draw(st.text(st.characters(exclude_characters="\r\n\x00"), min_size=1, max_size=20)),
+        "session_name": draw(
+            st.text(st.characters(exclude_characters="\r\n\x00", exclude_categories=("Cs",)), min_size=1, max_size=20)
+        ),
     }
 
 
