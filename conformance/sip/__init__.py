@@ -20,6 +20,7 @@ from ._build import (
     via_value,
 )
 from ._defects import DEFECT_CODES, Defect, DefectInfo
+from ._framing import Frame, FramedMessage, FramingError, KeepAlive, StreamFramer
 from ._headers import (
     HEADERS,
     ContentType,
@@ -34,9 +35,22 @@ from ._headers import (
 )
 from ._message import Message, Request, Response
 from ._parser import DEFAULT_MAX_SIZE, ParseResult, parse
+from ._sdp import Attribute, Connection, Media, Origin, SessionDescription, build_sdp, parse_sdp
 from ._uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
 
 __all__ = [
+    "Attribute",
+    "Connection",
+    "Frame",
+    "FramedMessage",
+    "FramingError",
+    "KeepAlive",
+    "Media",
+    "Origin",
+    "SessionDescription",
+    "StreamFramer",
+    "build_sdp",
+    "parse_sdp",
     "BRANCH_COOKIE",
     "REASON_PHRASES",
     "BuildError",
