@@ -6,6 +6,7 @@ A reader takes the (unfolded) value and returns ``(typed, problem)``; ``problem`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -193,13 +194,16 @@ _SINGLE_READERS: dict[str, Callable[[str], tuple[Any, _Problem | None]]] = {
     "max-forwards": lambda v: _uint(v, "bad-max-forwards", 0, 255),
     "rseq": lambda v: _uint(v, "bad-rseq", 1, 2**32 - 1),
 }
+#: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )   (RFC 3261 §25.1)
+_RE_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 _UINT_CODES = {"content-length": "bad-content-length", "expires": "bad-expires", "min-expires": "bad-expires"}
 #: RFC 3261 §20.19: "The value of this field is an integral number of seconds (in decimal) between 0 and (2**32)-1".
 _UINT_HIGH = {"expires": 2**32 - 1}
 
 
 def _read_contact(value: str) -> tuple[list[NameAddr], _Problem | None]:
-    """Contact values; an expires parameter must be delta-seconds within the range of Expires (RFC 3261 §10.2.1.1)."""
+    """Contact values; an expires parameter must be delta-seconds within the range of Expires (RFC 3261 §10.2.1.1)
+    and a q parameter a qvalue (§20.10: c-p-q = "q" EQUAL qvalue; RFC 4475 §3.1.2.4 names both)."""
     out, problem = _read_addr_list(value, False)
     if problem is None:
         for na in out:
@@ -208,6 +212,9 @@ def _read_contact(value: str) -> tuple[list[NameAddr], _Problem | None]:
                 _, problem = _uint(expires, "bad-expires", 0, 2**32 - 1)
                 if problem is not None:
                     return out, problem
+            q = na.param("q")
+            if q is not None and _RE_QVALUE.fullmatch(q) is None:
+                return out, ("bad-header-value", f"q={q[:20]} is not a qvalue from 0 to 1")
     return out, problem
 
 
