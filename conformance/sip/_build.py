@@ -125,10 +125,20 @@ def _hostport(host: str, port: int | None) -> str:
 
 
 def via_value(
-    transport: str, host: str, port: int | None, branch: str | None = None, *, rport: bool = True, extra: str = ""
+    transport: str,
+    host: str,
+    port: int | None,
+    branch: str | None = None,
+    *,
+    rport: bool = True,
+    extra: str = "",
+    rng: random.Random | None = None,
 ) -> str:
-    """``SIP/2.0/UDP host:port;branch=...;rport`` (RFC 3261 §8.1.1.7, rport from RFC 3581)."""
-    value = f"SIP/2.0/{transport.upper()} {_hostport(host, port)};branch={branch or new_branch()}"
+    """``SIP/2.0/UDP host:port;branch=...;rport`` (RFC 3261 §8.1.1.7, rport from RFC 3581).
+
+    A missing ``branch`` is made with :func:`new_branch` from ``rng`` (seed it for reproducible output).
+    """
+    value = f"SIP/2.0/{transport.upper()} {_hostport(host, port)};branch={branch or new_branch(rng)}"
     if rport:
         value += ";rport"
     return value + extra
@@ -175,11 +185,13 @@ def build_request(
     headers: Iterable[tuple[str, str]] = (),
     body: bytes = b"",
     content_type: str | None = None,
+    rng: random.Random | None = None,
 ) -> Request:
     """A request with the headers RFC 3261 §8.1.1 makes mandatory, in the order the RFC lists them.
 
     ``from_``, ``to``, ``contact`` and ``route`` are header values (see :func:`name_addr`); ``via`` a value or a list
-    (see :func:`via_value`). ``headers`` are added as given, before Content-Type and Content-Length.
+    (see :func:`via_value`). ``headers`` are added as given, before Content-Type and Content-Length. A missing
+    ``call_id`` is made from ``rng``.
     """
     vias = [via] if isinstance(via, str) else list(via)
     head = [f"{method} {uri} SIP/2.0"]
@@ -188,7 +200,7 @@ def build_request(
         f"Max-Forwards: {max_forwards}",
         f"To: {to}",
         f"From: {from_}",
-        f"Call-ID: {call_id or new_call_id()}",
+        f"Call-ID: {call_id or new_call_id(rng=rng)}",
         f"CSeq: {cseq} {method}",
     ]
     head += [f"Route: {r}" for r in route]
@@ -211,6 +223,7 @@ def build_response(
     body: bytes = b"",
     content_type: str | None = None,
     record_route: bool | None = None,
+    rng: random.Random | None = None,
 ) -> Response:
     """A response to ``request`` per RFC 3261 §8.2.6.
 
@@ -223,7 +236,8 @@ def build_response(
     header field; additionally, the UAS MUST add a tag to the To header field in the response (with the exception of
     the 100 (Trying) response, in which a tag MAY be present)."
 
-    ``to_tag`` is added when the request's To has none (a fresh one is made for non-100 responses when not given).
+    ``to_tag`` is added when the request's To has none (a fresh one is made from ``rng`` for non-100 responses when not
+    given).
     ``record_route`` copies Record-Route (RFC 3261 §12.1.1); by default for 101-299 responses to INVITE.
     """
     if not 100 <= status <= 699:
@@ -237,7 +251,7 @@ def build_response(
     to_field = request.header("To") or ""
     to = request.to
     if to is not None and to.tag is None and status != 100 and to_tag is None:
-        to_tag = new_tag()
+        to_tag = new_tag(rng)
     if to is not None and to.tag is None and to_tag:
         to_field = f"{to_field};tag={to_tag}"
     head += [
