@@ -111,16 +111,19 @@ def _parse(data: bytes, stream: bool, max_size: int) -> ParseResult:
     if start >= n:
         return ParseResult(None, (Defect("bad-start-line", None, start, "no start line"),))
 
+    # The header section ends at the first empty line: CRLF CRLF, or tolerated with a bare LF on either side
+    # (LF LF, CRLF LF, LF CRLF), as the stream framer accepts it.
     hend = data.find(b"\r\n\r\n", start)
-    lfend = data.find(b"\n\n", start, hend if hend >= 0 else n)
+    bound = hend + 4 if hend >= 0 else n
+    lfend = data.find(b"\n\n", start, bound)
+    lfcrlf = data.find(b"\n\r\n", start, bound)
+    ends = [(e, e + k, bare) for e, k, bare in ((hend, 4, False), (lfend, 2, True), (lfcrlf, 3, True)) if e >= 0]
     bare_lf = False
-    if lfend >= 0:
-        head = data[start:lfend]
-        body_start = lfend + 2
-        bare_lf = True
-    elif hend >= 0:
-        head = data[start:hend]
-        body_start = hend + 4
+    bare_end = False
+    if ends:
+        head_end, body_start, bare_end = min(ends)
+        head = data[start:head_end]
+        bare_lf = bare_end
     else:
         head = data[start:].rstrip(b"\r\n")
         body_start = n
@@ -137,10 +140,11 @@ def _parse(data: bytes, stream: bool, max_size: int) -> ParseResult:
         raw_lines = text.split("\n")
         lines = [ln[:-1] if ln.endswith("\r") else ln for ln in raw_lines]
         offsets = list(accumulate((len(r) + 1 for r in raw_lines), initial=0))
-        # Point at the first line that ends in a bare LF (the last line's end is in ``head`` only for "\n\n").
-        ended = raw_lines if lfend >= 0 else raw_lines[:-1]
+        # Point at the first line that ends in a bare LF (the last line's end is in ``head`` when the empty line
+        # that closes the section starts with a LF); failing that, at the bare LF of the empty line itself.
+        ended = raw_lines if bare_end else raw_lines[:-1]
         first_bare = next((i for i, r in enumerate(ended) if not r.endswith("\r")), None)
-        bare_at = at(offsets[first_bare]) if first_bare is not None else lfend + 1
+        bare_at = at(offsets[first_bare]) if first_bare is not None else body_start - 1
         defects.append(Defect("bare-lf", None, bare_at, "lines end in LF without CR"))
     else:
         lines = text.split("\r\n")
