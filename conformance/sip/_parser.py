@@ -104,10 +104,8 @@ def _parse(data: bytes, stream: bool, max_size: int) -> ParseResult:
     n = len(data)
     start = 0
     # RFC 3261 §7.5: CRLFs before the start line are ignored.
-    while data.startswith(b"\r\n", start):
-        start += 2
-    while data.startswith(b"\n", start):
-        start += 1
+    while data.startswith(b"\r\n", start) or data.startswith(b"\n", start):
+        start += 2 if data[start] == 0x0D else 1
     if start >= n:
         return ParseResult(None, (Defect("bad-start-line", None, start, "no start line"),))
 
