@@ -252,6 +252,22 @@ def test_malformed_cseq_and_content_length_reported_once() -> None:
     assert codes(make(("Content-Length", "-1"), length=False)) == ["bad-content-length"]
 
 
+def test_scalar_ranges() -> None:
+    """RFC 4475 §3.1.2.4 lists scalar fields with overlarge values: Expires and Contact expires above 2**32-1
+    (§20.19 "between 0 and (2**32)-1"), and names the Contact q value (§25.1 qvalue) as another such field."""
+    assert codes(make(("Expires", str(2**32)))) == ["bad-expires"]
+    assert codes(make(("Expires", str(2**32 - 1)))) == []
+    assert codes(make(("Contact", "<sip:a@example.com>;expires=4294967296"))) == ["bad-expires"]
+    assert codes(make(("Contact", "<sip:a@example.com>;expires=4294967295;q=1.000"))) == []
+    for q in ("1.5", "0.1234", "abc", "-0"):
+        assert codes(make(("Contact", f"<sip:a@example.com>;q={q}"))) == ["bad-header-value"], q
+    # RFC 3261 §20.43 warn-code = 3DIGIT (RFC 4475 §3.1.2.5)
+    assert codes(make(("Warning", '1812 overture "In Progress"'))) == ["bad-header-value"]
+    assert codes(make(("Warning", '399 overture "In Progress"'))) == []
+    # the range defects are not fatal: the element "could treat them as if they contained the default values"
+    assert parse(make(("Expires", str(2**40)))).ok
+
+
 def test_request_line_spacing() -> None:
     # RFC 4475 §3.1.2.9 / §3.1.2.10: multiple or trailing SP
     assert codes(make(start="OPTIONS  sip:bob@example.com SIP/2.0")) == ["bad-start-line"]
@@ -458,6 +474,15 @@ def test_bare_lf_tolerated() -> None:
     assert folded.message is not None and folded.message.header("Subject") == "a b"
 
 
+@pytest.mark.parametrize("blank", [b"\n\n", b"\r\n\n", b"\n\r\n"], ids=["LF-LF", "CRLF-LF", "LF-CRLF"])
+def test_header_section_ends_at_an_empty_line_with_bare_lf(blank: bytes) -> None:
+    """RFC 3261 §7: the empty line ends the header section; a bare LF in it is tolerated (as the stream framer does)."""
+    data = make(("Content-Length", "2"), length=False)[:-4] + blank + b"ab"
+    result = parse(data)
+    assert [d.code for d in result.defects] == ["bare-lf"] and result.ok
+    assert result.message is not None and result.message.body == b"ab" and bytes(result.message) == data
+
+
 def test_leading_crlfs_ignored() -> None:
     """RFC 3261 §7.5: "Implementations processing SIP messages over stream-oriented transports MUST ignore any CRLF
     appearing before the start-line"."""
@@ -466,6 +491,8 @@ def test_leading_crlfs_ignored() -> None:
     assert result.defects == ()
     assert isinstance(result.message, Request) and result.message.method == "OPTIONS"
     assert bytes(result.message) == data
+    for prefix in (b"\n", b"\n\r\n", b"\r\n\n\r\n"):  # bare LFs among them are tolerated as well
+        assert parse(prefix + make()).defects == ()
     # offsets still count the ignored bytes
     bad = b"\r\n" + make(("Date", "now"))
     d = parse(bad).defects[0]
