@@ -194,6 +194,8 @@ class Via(NamedTuple):
 
     @property
     def branch(self) -> str | None:
+        if '"' in self.params_text:  # a quoted value may hold ";branch=": read the parameters properly
+            return self.param("branch") or None
         m = _RE_BRANCH.search(self.params_text)
         return m.group(1) if m else None
 
@@ -269,6 +271,8 @@ class NameAddr(NamedTuple):
 
     @property
     def tag(self) -> str | None:
+        if '"' in self.params_text:  # a quoted value may hold ";tag=": read the parameters properly
+            return self.param("tag") or None
         m = _RE_TAG.search(self.params_text)
         return m.group(1) if m else None
 
