@@ -162,6 +162,17 @@ def test_from_to_tags() -> None:
     assert m.to is not None and m.to.tag == "x1" and m.to.uri_text == "sip:b@example.com"
 
 
+def test_tag_and_branch_not_read_from_quoted_values() -> None:
+    """§25.1 gen-value = token / host / quoted-string: a ";tag=" inside a quoted value is text, not a parameter."""
+    m = message(
+        'Via: SIP/2.0/UDP h.example.com;x="a;branch=z9hG4bKevil";branch=z9hG4bKreal',
+        start="OPTIONS sip:bob@example.com SIP/2.0",
+    ).with_header("From", '<sip:alice@example.com>;x="y;tag=evil";tag=real')
+    assert m.defects == ()
+    assert m.from_ is not None and m.from_.tag == "real" and m.from_.param("x") == '"y;tag=evil"'
+    assert m.via[1].branch == "z9hG4bKreal"
+
+
 def test_route_and_record_route() -> None:
     m = message(
         "Record-Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>",
