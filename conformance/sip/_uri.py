@@ -219,6 +219,9 @@ def _parse_sip(scheme: str, rest: str, raw: str) -> tuple[URI | None, UriProblem
             (p.split("=", 1)[0], p.split("=", 1)[1] if "=" in p else None) for p in params_text[1:].split(";") if p
         )
     headers: tuple[tuple[str, str], ...] = ()
+    if q >= 0 and not headers_text:
+        # headers = "?" header *( "&" header ): a "?" must be followed by at least one header (§25.1)
+        problem = problem or UriProblem("bad-uri", "a '?' with no URI headers after it")
     if headers_text:
         if not _RE_URI_HEADERS.fullmatch(headers_text):
             problem = problem or UriProblem("bad-uri", f"invalid URI headers {headers_text[:40]!r}")
