@@ -339,6 +339,7 @@ def test_sip_uri_forms() -> None:
         ("sip:al ice@atlanta.com", "bad-uri"),
         ("sip:alice@atlanta.com;=x", "bad-uri"),
         ("sip:alice@atlanta.com?subject", "bad-uri"),
+        ("sip:alice@atlanta.com?", "bad-uri"),
         ("alice@atlanta.com", "bad-uri"),
         ("http://a b", "bad-uri"),
         ("http://example.com/", "unknown-scheme"),
