@@ -33,6 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", action="store_true", help="frame the input as a stream (Content-Length framing)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     p.set_defaults(func=_cmd_parse)
+
+    c = sub.add_parser(
+        "checks",
+        help="print the rule catalogue (every rule with its id, RFC section, level and sentence)",
+        description="Print the rule catalogue: the checks sipcert runs on every message a device sends and on "
+        "every trace, each with a stable id, its RFC section, its RFC 2119 level and the sentence it encodes.",
+    )
+    c.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output format (default: text)")
+    c.add_argument("--level", choices=("MUST", "SHOULD", "MAY"), help="only rules of this level")
+    c.set_defaults(func=_cmd_checks)
     return parser
 
 
@@ -171,6 +181,14 @@ def _cmd_parse(args: argparse.Namespace) -> int:
             else:
                 _print_text(item)
     return 1 if fatal else 0
+
+
+def _cmd_checks(args: argparse.Namespace) -> int:
+    from .checks import catalogue, render_catalogue
+
+    rules = [r for r in catalogue() if args.level is None or r.level.value == args.level]
+    print(render_catalogue(args.format, rules), end="")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -93,9 +94,12 @@ def _markdown(rules: tuple[Rule, ...]) -> str:
     return "\n".join(out)
 
 
-def render_catalogue(format: Literal["text", "markdown", "json"] = "text") -> str:  # noqa: A002 - the CLI's word
-    """The catalogue as text (one line a rule), Markdown (docs/rules.md) or JSON (a list of rule objects)."""
-    rules = catalogue()
+def render_catalogue(
+    format: Literal["text", "markdown", "json"] = "text",  # noqa: A002 - the CLI's word
+    rules: Sequence[Rule] | None = None,
+) -> str:
+    """The catalogue (or the given rules) as text (one line a rule), Markdown (docs/rules.md) or JSON."""
+    rules = catalogue() if rules is None else tuple(rules)
     if format == "text":
         return _text(rules)
     if format == "markdown":
