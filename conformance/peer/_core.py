@@ -467,9 +467,12 @@ class AsyncPeer:
         scheme = "sips" if ep.transport in ("tls", "wss") else "sip"
         return f"{scheme}:{self.user}@{ep.sent_by()}"
 
-    def via(self, ep: Endpoint | None = None, branch: str | None = None) -> str:
+    def via(self, ep: Endpoint | None = None, branch: str | None = None, *, rport: bool = False) -> str:
+        """A Via for a request from ``ep``; ``rport`` asks for RFC 3581 symmetric response routing (off by default:
+        a device that does not implement RFC 3581 ignores it, and then RFC 3581's rules would not apply)."""
         ep = ep or self.endpoint()
-        return f"SIP/2.0/{ep.via_transport} {ep.sent_by()};branch={branch or new_branch(self.rng)};rport"
+        value = f"SIP/2.0/{ep.via_transport} {ep.sent_by()};branch={branch or new_branch(self.rng)}"
+        return value + ";rport" if rport else value
 
     def build_request(
         self,

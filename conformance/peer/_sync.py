@@ -144,8 +144,8 @@ class Peer:
     def next_cseq(self) -> int:
         return self.core.next_cseq()
 
-    def via(self, endpoint: Endpoint | None = None, branch: str | None = None) -> str:
-        return self.core.via(endpoint, branch)
+    def via(self, endpoint: Endpoint | None = None, branch: str | None = None, *, rport: bool = False) -> str:
+        return self.core.via(endpoint, branch, rport=rport)
 
     def local_uri(self, endpoint: Endpoint | None = None) -> str:
         return self.core.local_uri(endpoint)
