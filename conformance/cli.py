@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output format (default: text)")
     c.add_argument("--level", choices=("MUST", "SHOULD", "MAY"), help="only rules of this level")
     c.set_defaults(func=_cmd_checks)
+
+    from ._run import add_run_parser
+
+    add_run_parser(sub)
     return parser
 
 

@@ -77,6 +77,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="switch a fault of the built-in device on (repeatable; `sipcert dut --list-faults`)",
     )
+    group.addoption(
+        "--sip-only-role",
+        dest="sip_only_role",
+        action="store_true",
+        default=False,
+        help="deselect test purposes written for other roles than --sip-role (sipcert run uses this)",
+    )
     group.addoption("--sip-t1-ms", dest="sip_t1_ms", default=None, help="T1 in ms for the built-in device and checks")
     group.addoption("--sip-report-dir", dest="sip_report_dir", default=None, help="write summary.json, junit.xml, index.html here")
     for name, help_text in (
@@ -573,6 +580,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         mark = item.get_closest_marker("sip_timer")
         return -float(mark.args[0]) if mark and mark.args else 0.0
 
+    if config.getoption("sip_only_role", default=False):
+        settings = config.stash.get(_SETTINGS, None)
+        role = settings.role if settings is not None else "uas"
+        keep, drop = [], []
+        for item in items:
+            mark = item.get_closest_marker("sip_requires")
+            wanted = mark.kwargs.get("role") if mark is not None else None
+            (drop if wanted is not None and wanted != role else keep).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
     if any(item.get_closest_marker("sip_timer") for item in items):
         items.sort(key=weight)
 
