@@ -77,6 +77,8 @@ class ClientTransactionHandle:
     responses: list[Incoming] = field(default_factory=list)
     timed_out: str | None = None
     terminated: bool = False
+    #: The ACK for the 2xx, re-sent for every retransmitted 2xx (RFC 3261 §13.2.2.4); set by :meth:`AsyncPeer.ack_2xx`.
+    ack: Request | None = None
     _event: asyncio.Event = field(default_factory=asyncio.Event)
     _taken: int = 0
 
@@ -268,6 +270,11 @@ class AsyncPeer:
                 handle.responses.append(incoming_for[1])
                 delivered = True
                 handle._event.set()
+                if handle.ack is not None and 200 <= event.response.status < 300:
+                    # §13.2.2.4: "The UAC core MUST generate an ACK request for each 2xx received from the
+                    # transaction layer." A retransmitted 2xx means our ACK was lost: send it again.
+                    self._spawn(self._send_bytes(bytes(handle.ack), handle.endpoint, handle.remote, handle.flow,
+                                                 note="ack-retransmission", message=handle.ack))
             elif isinstance(event, MessageAbsorbed) and incoming_for is not None and incoming_for[0] is handle:
                 delivered = True  # a retransmission the transaction absorbed; it is in the trace
             elif isinstance(event, TransactionTimedOut):
@@ -363,6 +370,11 @@ class AsyncPeer:
                 first = False
         self._arm()
         return handle
+
+    async def ack_2xx(self, handle: ClientTransactionHandle, ack: Request) -> None:
+        """Send the ACK for the INVITE's 2xx and re-send it for every retransmitted 2xx (RFC 3261 §13.2.2.4)."""
+        handle.ack = ack
+        await self.send(ack, handle.remote, endpoint=handle.endpoint, flow=handle.flow)
 
     # -- expecting -----------------------------------------------------------------------------------------------
     def _pending(self) -> list[Incoming]:

@@ -115,6 +115,10 @@ class Peer:
     ) -> ClientTransactionHandle:
         return self._call(self.core.request(req, to, endpoint=endpoint, flow=flow), 10.0)
 
+    def ack_2xx(self, handle: ClientTransactionHandle, ack: Request) -> None:
+        """Send the ACK for a 2xx and re-send it for every retransmitted 2xx (RFC 3261 §13.2.2.4)."""
+        self._call(self.core.ack_2xx(handle, ack), 10.0)
+
     def respond(self, to: Incoming, response: Response, *, fault: Fault | None = None) -> int | None:
         """Send a response back where a request came from (same endpoint and, on streams, the same connection)."""
         return self.send(response, to.remote, endpoint=to.endpoint, flow=to.flow, fault=fault)

@@ -11,11 +11,12 @@ the transaction and drained with :meth:`next_event` or :meth:`events`; timers ar
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar, TypeAlias, TypeVar
+from typing import Any, ClassVar, TypeAlias, TypeVar
 
 from ._build import BRANCH_COOKIE, build_ack_for_non2xx, build_response
 from ._headers import Via
@@ -293,7 +294,7 @@ class _Machine:
         self._timers = TimerWheel()
         self._intervals: dict[Timer, float] = {}
         self._immediate: deque[Timer] = deque()
-        self._events: deque[TransactionEvent] = deque()
+        self._events: _EventQueue = _EventQueue()
 
     # -- public surface --------------------------------------------------------------------------------------------
     @property
@@ -797,6 +798,21 @@ def cancel_target_key(cancel: Request, method: str = "INVITE") -> TransactionKey
 
 # -- the table ----------------------------------------------------------------------------------------------------
 
+
+class _EventQueue(deque):  # type: ignore[type-arg]
+    """A transaction's event queue that tells the owning table the transaction has news (so the table never has to
+    scan every transaction to find events the TU caused by calling a transaction directly)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.owner: TransactionTable | None = None
+        self.tx: object = None
+
+    def append(self, item: object) -> None:
+        super().append(item)
+        if self.owner is not None:
+            self.owner._dirty[id(self.tx)] = self.tx  # type: ignore[assignment]
+
 _T = TypeVar("_T", bound=_Machine)
 
 
@@ -816,6 +832,14 @@ class TransactionTable:
         self._clients: dict[TransactionKey, ClientTransaction] = {}
         self._servers: dict[TransactionKey, ServerTransaction] = {}
         self._events: deque[tuple[Transaction | None, TransactionEvent]] = deque()
+        #: Transactions with queued events not yet collected (id → transaction), in the order they got news.
+        self._dirty: dict[int, Transaction] = {}
+        #: Where each live transaction is registered: id → (table, key).
+        self._where: dict[int, tuple[dict[TransactionKey, Any], TransactionKey]] = {}
+        #: Deadlines: a heap of (deadline, seq, transaction), checked lazily against the transaction's own timers.
+        self._heap: list[tuple[float, int, Transaction]] = []
+        self._pushed: dict[int, float] = {}
+        self._seq = 0
 
     # -- creating ------------------------------------------------------------------------------------------------
     def send_request(self, request: Request, now: float, *, reliable: bool | None = None) -> ClientTransaction:
@@ -832,6 +856,7 @@ class TransactionTable:
         if key in self._clients and not self._clients[key].terminated:
             raise TransactionError(f"a client transaction {key} exists already")
         self._clients[key] = tx
+        self._adopt(tx, self._clients, key)
         tx.send_request(now)
         self._collect(tx)
         return tx
@@ -880,6 +905,7 @@ class TransactionTable:
         else:
             new = ServerNonInviteTransaction(request, reliable, self.config, now)
         self._servers[key] = new
+        self._adopt(new, self._servers, key)
         self._collect(new)
         return new
 
@@ -920,27 +946,60 @@ class TransactionTable:
         yield from self._servers.values()
 
     # -- time and events -----------------------------------------------------------------------------------------
+    def _adopt(self, tx: Transaction, table: dict[TransactionKey, Any], key: TransactionKey) -> None:
+        tx._events.owner = self
+        tx._events.tx = tx
+        self._where[id(tx)] = (table, key)
+
+    def _push(self, tx: Transaction) -> None:
+        deadline = tx.next_timer()
+        if deadline is None or tx.terminated or self._pushed.get(id(tx)) == deadline:
+            return
+        self._pushed[id(tx)] = deadline
+        self._seq += 1
+        heapq.heappush(self._heap, (deadline, self._seq, tx))
+
+    def _clean(self) -> None:
+        """Drop heap entries that no longer match their transaction's earliest deadline (re-pushing the real one)."""
+        heap = self._heap
+        while heap:
+            deadline, _, tx = heap[0]
+            if not tx.terminated and tx.next_timer() == deadline:
+                return
+            heapq.heappop(heap)
+            if self._pushed.get(id(tx)) == deadline:
+                del self._pushed[id(tx)]
+            if not tx.terminated:
+                self._push(tx)
+
     def next_timer(self) -> float | None:
-        deadlines = [d for tx in self for d in (tx.next_timer(),) if d is not None]
-        return min(deadlines) if deadlines else None
+        """The earliest deadline of any transaction (a heap: no scan of every transaction)."""
+        self._clean()
+        return self._heap[0][0] if self._heap else None
 
     def handle_timer(self, now: float) -> None:
         """Fire every due timer of every transaction, in deadline order."""
         while True:
-            due = [(d, i, tx) for i, tx in enumerate(self) if (d := tx.next_timer()) is not None and d <= now]
-            if not due:
+            self._clean()
+            if not self._heap or self._heap[0][0] > now:
                 return
-            _, _, tx = min(due, key=lambda item: (item[0], item[1]))
+            deadline, _, tx = heapq.heappop(self._heap)
+            if self._pushed.get(id(tx)) == deadline:
+                del self._pushed[id(tx)]
             tx.handle_timer(now)
             self._collect(tx)
 
     def _collect(self, tx: Transaction) -> None:
+        self._dirty.pop(id(tx), None)
         for event in tx.events():
             self._events.append((tx, event))
         if tx.terminated:
-            for table in (self._clients, self._servers):
-                for key in [k for k, v in table.items() if v is tx]:
-                    del table[key]
+            where = self._where.pop(id(tx), None)
+            if where is not None and where[0].get(where[1]) is tx:
+                del where[0][where[1]]
+            self._pushed.pop(id(tx), None)
+        else:
+            self._push(tx)
 
     def next_event(self) -> tuple[Transaction | None, TransactionEvent] | None:
         self._sweep()
@@ -954,8 +1013,9 @@ class TransactionTable:
         return out
 
     def _sweep(self) -> None:
-        for tx in list(self):
-            self._collect(tx)
+        dirty = self._dirty
+        while dirty:
+            self._collect(dirty[next(iter(dirty))])
 
 
 # -- docs ---------------------------------------------------------------------------------------------------------

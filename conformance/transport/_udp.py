@@ -8,6 +8,7 @@ destination the failed datagram was sent to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno as errno_codes
 import os
 import socket
@@ -86,6 +87,11 @@ class UdpEndpoint(Endpoint):
         family, sockaddr = await self._bind_address(host, port, socket.SOCK_DGRAM)
         self._family = family
         sock = socket.socket(family, socket.SOCK_DGRAM)
+        # Bursts of hundreds of datagrams (load tests, fuzz campaigns) overflow the default ~200 KB buffers and the
+        # kernel drops datagrams silently; ask for 4 MB (the kernel caps it at net.core.[rw]mem_max).
+        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, opt, 4 << 20)
         try:
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)

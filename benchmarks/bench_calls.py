@@ -1,0 +1,115 @@
+"""Calls per second: the sipcert peer against SIPp's ``uas`` scenario, next to SIPp's own ``uac``, in one run.
+
+A call is INVITE, 180, 200, ACK, BYE, 200 (SIPp's built-in uas sends no 100), with the peer's trace on (every
+message recorded with its parsed view and complete defect list). Measured over UDP on loopback:
+
+- ``sipp-uac``: SIPp's built-in ``uac`` scenario at a rate far above what it can reach, so its figure is its ceiling;
+- ``sipcert-1``: one Python process driving calls with the async peer (``conformance.peer.run_calls``);
+- ``sipcert-N``: N processes (default: the number of cores), each with its own peer, started together.
+
+Each contender gets its own fresh SIPp ``uas`` so none inherits another's load. Run:
+``python benchmarks/bench_calls.py [--calls N] [--processes P] [--concurrency C] [--json FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from conformance.devices import SippUac, SippUas
+from conformance.peer import AsyncPeer, run_calls
+
+
+async def _drive(port: int, calls: int, concurrency: int, transport: str) -> tuple[int, float]:
+    peer = AsyncPeer(name="bench")
+    await peer.open(transport)
+    results, wall = await run_calls(
+        peer, f"sip:service@127.0.0.1:{port}", ("127.0.0.1", port), calls=calls, concurrency=concurrency
+    )
+    await peer.close()
+    return sum(r.ok for r in results), wall
+
+
+def _worker(args: tuple[int, int, int, str, Any]) -> tuple[int, float, float, float]:
+    port, calls, concurrency, transport, barrier = args
+    barrier.wait()
+    start = time.time()
+    ok, wall = asyncio.run(_drive(port, calls, concurrency, transport))
+    return ok, wall, start, time.time()
+
+
+def sipcert_rate(calls: int, concurrency: int, processes: int, transport: str) -> dict[str, Any]:
+    with SippUas(transport="u1" if transport == "udp" else "t1") as uas:
+        if processes == 1:
+            ok, wall = asyncio.run(_drive(uas.port, calls, concurrency, transport))
+            return {"calls": calls, "ok": ok, "wall_s": round(wall, 3), "calls_per_s": round(ok / wall, 1)}
+        per = calls // processes
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Manager() as manager:
+            barrier = manager.Barrier(processes)
+            with ctx.Pool(processes) as pool:
+                out = pool.map(_worker, [(uas.port, per, concurrency, transport, barrier)] * processes)
+        ok = sum(o[0] for o in out)
+        wall = max(o[3] for o in out) - min(o[2] for o in out)
+        return {"calls": per * processes, "ok": ok, "wall_s": round(wall, 3), "calls_per_s": round(ok / wall, 1)}
+
+
+def sipp_rate(transport: str, seconds: float = 3.0) -> dict[str, Any]:
+    """SIPp's highest sustained rate: rising asked rates, each for ``seconds``, until fewer than 99 % of the calls
+    succeed or SIPp reaches less than 90 % of the asked rate; the best achieved rate with >= 99 % success counts."""
+    t = "u1" if transport == "udp" else "t1"
+    best: dict[str, Any] = {"calls_per_s": 0.0}
+    tried = []
+    for rate in (500, 1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000):
+        calls = int(rate * seconds)
+        with SippUas(transport=t) as uas:
+            result = SippUac(uas.uri, transport=t, calls=calls, rate=float(rate), timeout=60.0 + seconds * 4).run()
+        wall = result.elapsed or 1e-9
+        achieved = result.successful / wall
+        tried.append({"asked": rate, "calls": calls, "ok": result.successful, "calls_per_s": round(achieved, 1)})
+        if result.successful < 0.99 * calls:
+            break
+        if achieved > best["calls_per_s"]:
+            best = {"calls": calls, "ok": result.successful, "wall_s": round(wall, 3), "calls_per_s": round(achieved, 1),
+                    "asked_rate": rate}
+        if achieved < 0.9 * rate:
+            break
+    best["search"] = tried
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=6000, help="calls per contender (default 6000)")
+    ap.add_argument("--concurrency", type=int, default=200, help="calls in flight per sipcert process (default 200)")
+    ap.add_argument("--processes", type=int, default=os.cpu_count() or 2, help="processes for sipcert-N")
+    ap.add_argument("--transport", choices=("udp", "tcp"), default="udp")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args(argv)
+    results: dict[str, Any] = {"transport": args.transport, "cores": os.cpu_count()}
+    results["sipp-uac"] = sipp_rate(args.transport)
+    results["sipcert-1"] = sipcert_rate(args.calls, args.concurrency, 1, args.transport)
+    results[f"sipcert-{args.processes}"] = sipcert_rate(args.calls, args.concurrency, args.processes, args.transport)
+    base = results["sipp-uac"]["calls_per_s"] or 1e-9
+    print(f"calls per second over {args.transport} on loopback ({results['cores']} cores), trace on:")
+    for name in ("sipp-uac", "sipcert-1", f"sipcert-{args.processes}"):
+        r = results[name]
+        ratio = r["calls_per_s"] / base
+        results[name]["ratio_vs_sipp"] = round(ratio, 3)
+        print(f"  {name:<12} {r['calls_per_s']:>9.1f} calls/s  ({r['ok']}/{r['calls']} ok in {r['wall_s']} s)"
+              + ("" if name == "sipp-uac" else f"   {ratio:.2f} x SIPp"))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Whole calls driven by the async peer: INVITE → provisional(s) → 2xx → ACK → (hold) → BYE → 200.
+
+Used by the interop tests and the calls-per-second benchmark. Each call is its own pair of client transactions
+plus the ACK for the 2xx, sent as its own transaction-less request built in the dialog (RFC 3261 §13.2.2.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from ..sip import Response, build_sdp
+from ..sip.state import Dialog
+from ..trace import Address
+from ..transport import Endpoint
+from ._core import AsyncPeer, ExpectationFailed
+
+__all__ = ["CallResult", "place_call", "run_calls"]
+
+
+@dataclass
+class CallResult:
+    ok: bool
+    statuses: list[int] = field(default_factory=list)
+    error: str = ""
+    duration: float = 0.0
+
+
+async def place_call(
+    peer: AsyncPeer,
+    uri: str,
+    to: Address,
+    *,
+    endpoint: Endpoint | None = None,
+    hold: float = 0.0,
+    timeout: float = 10.0,
+    with_sdp: bool = True,
+    route: tuple[str, ...] = (),
+) -> CallResult:
+    """One complete call; never raises for what the device does (the result says what went wrong)."""
+    started = time.monotonic()
+    ep = endpoint or peer.endpoint()
+    result = CallResult(ok=False)
+    try:
+        body = build_sdp(ep.local[0], 40000, ipv6=":" in ep.local[0]) if with_sdp else b""
+        invite = peer.build_request(
+            "INVITE", uri, endpoint=ep, body=body, content_type="application/sdp" if body else None, route=route
+        )
+        tx = await peer.request(invite, to, endpoint=ep)
+        final: Response = await peer.final_response(tx, timeout)
+        result.statuses = [r.status for r in tx.provisionals] + [final.status]
+        if not 200 <= final.status < 300:
+            result.error = f"INVITE answered {final.status} {final.reason}"
+            return result
+        dialog = Dialog.from_response(invite, final, secure_transport=ep.transport in ("tls", "wss"))
+        ack = dialog.create_ack(invite, via=peer.via(ep))
+        await peer.ack_2xx(tx, ack)
+        if hold:
+            await asyncio.sleep(hold)
+        bye = dialog.create_request("BYE", via=peer.via(ep))
+        btx = await peer.request(bye, to, endpoint=ep, flow=tx.flow)
+        bye_final = await peer.final_response(btx, timeout)
+        result.statuses.append(bye_final.status)
+        if bye_final.status != 200:
+            result.error = f"BYE answered {bye_final.status} {bye_final.reason}"
+            return result
+        result.ok = True
+        return result
+    except (ExpectationFailed, TimeoutError, OSError) as exc:
+        result.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return result
+    finally:
+        result.duration = time.monotonic() - started
+
+
+async def run_calls(
+    peer: AsyncPeer,
+    uri: str,
+    to: Address,
+    *,
+    calls: int,
+    concurrency: int = 50,
+    timeout: float = 10.0,
+    with_sdp: bool = True,
+) -> tuple[list[CallResult], float]:
+    """``calls`` calls with at most ``concurrency`` in flight; returns the results and the wall time."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one() -> CallResult:
+        async with sem:
+            return await place_call(peer, uri, to, timeout=timeout, with_sdp=with_sdp)
+
+    started = time.monotonic()
+    results = await asyncio.gather(*(one() for _ in range(calls)))
+    return list(results), time.monotonic() - started
