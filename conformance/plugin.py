@@ -84,6 +84,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="deselect test purposes written for other roles than --sip-role (sipcert run uses this)",
     )
+    group.addoption(
+        "--sip-select-fault",
+        dest="sip_select_fault",
+        default=None,
+        help="keep only the test purposes whose sip_faults marker names this fault, plus those marked "
+        "sip_canary (quick purposes from every area that must pass whatever fault is on)",
+    )
     group.addoption("--sip-t1-ms", dest="sip_t1_ms", default=None, help="T1 in ms for the built-in device and checks")
     group.addoption("--sip-report-dir", dest="sip_report_dir", default=None, help="write summary.json, junit.xml, index.html here")
     for name, help_text in (
@@ -107,6 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "sip_timer(seconds): the test waits for protocol timers about this long")
     config.addinivalue_line("markers", "sip_faults(*names): built-in device faults that this test purpose targets")
+    config.addinivalue_line("markers", "sip_canary: a quick test purpose used to show a fault breaks nothing else")
     try:
         config.stash[_SETTINGS] = resolve_settings(config)
     except ProfileError as exc:
@@ -588,6 +596,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             mark = item.get_closest_marker("sip_requires")
             wanted = mark.kwargs.get("role") if mark is not None else None
             (drop if wanted is not None and wanted != role else keep).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+    selected_fault = config.getoption("sip_select_fault", default=None)
+    if selected_fault:
+        keep, drop = [], []
+        for item in items:
+            names = {n for m in item.iter_markers("sip_faults") for n in m.args}
+            (keep if selected_fault in names or item.get_closest_marker("sip_canary") else drop).append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
