@@ -591,7 +591,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("sip_only_role", default=False):
         settings = config.stash.get(_SETTINGS, None)
         role = settings.role if settings is not None else "uas"
-        keep, drop = [], []  # type: ignore[var-annotated]
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
         for item in items:
             mark = item.get_closest_marker("sip_requires")
             wanted = mark.kwargs.get("role") if mark is not None else None
@@ -601,8 +602,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             items[:] = keep
     selected_fault = config.getoption("sip_select_fault", default=None)
     if selected_fault:
-        keep: list[pytest.Item] = []
-        drop: list[pytest.Item] = []
+        keep, drop = [], []
         for item in items:
             names = {n for m in item.iter_markers("sip_faults") for n in m.args}
             (keep if selected_fault in names or item.get_closest_marker("sip_canary") else drop).append(item)
