@@ -442,12 +442,15 @@ def _verdict(report: pytest.TestReport) -> tuple[str, str | None]:
             return "not_applicable", reason[len(NOT_APPLICABLE) :]
         return "inconclusive", reason
     if report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message = (getattr(crash, "message", None) or report.longreprtext.strip().splitlines()[-1:] or [""])
+        reason = message if isinstance(message, str) else message[0]
         if report.when != "call":
-            return "error", report.longreprtext.splitlines()[-1] if report.longreprtext else None
+            return "error", reason[:2000]
         text = report.longreprtext
         if "AssertionError" in text or "ExpectationFailed" in text or "Failed:" in text or "assert " in text:
-            return "fail", None
-        return "error", text.splitlines()[-1] if text else None
+            return "fail", reason[:2000]
+        return "error", reason[:2000]
     return "pass", None
 
 
