@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ._run import add_run_parser
 
     add_run_parser(sub)
+
+    from .dut._cli import configure_parser
+
+    configure_parser(sub.add_parser("dut", help="run the built-in reference device (UAS, UAC, registrar or proxy)"))
     return parser
 
 
