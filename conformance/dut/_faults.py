@@ -225,8 +225,8 @@ FAULT_TABLE: tuple[FaultDef, ...] = (
        _REG),
     _f("bindings-not-listed", ("3261-10.3-bindings-listed",), "the 200 to REGISTER lists no Contact", _REG),
     # -- the device as UAC -------------------------------------------------------------------------------------------
-    _f("branch-no-cookie", ("3261-8.1.1.7-branch-cookie",), "branches of requests the UAC starts lack z9hG4bK",
-       _UAC),
+    _f("branch-no-cookie", ("3261-8.1.1.7-branch-cookie",), "the INVITE and BYE the UAC starts have branches "
+       "without z9hG4bK", _UAC),
     _f("uac-no-max-forwards", ("3261-8.1.1-mandatory-headers",), "the INVITE has no Max-Forwards", _UAC),
     _f("uac-max-forwards-10", ("3261-8.1.1.6-max-forwards-70",), "the INVITE starts with Max-Forwards 10", _UAC),
     _f("uac-no-from-tag", ("3261-8.1.1.3-from-tag",), "the INVITE's From has no tag", _UAC),
