@@ -9,9 +9,11 @@ out in order through one sender task. An optional line-based TCP control port ta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
+import resource
 import signal
 import sys
 import threading
@@ -168,6 +170,9 @@ class _Driver:
         self.crashed = reason
         if self.config.on_crash == "abort":
             sys.stderr.flush()
+            # A deliberate crash for the fuzzer to find: no core file in whatever directory the device runs in.
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             os.abort()
         # in-process: the device stops answering and its run ends, as if the process had died
         self._stop_now()

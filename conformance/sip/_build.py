@@ -158,7 +158,10 @@ def _finish(head: list[str], body: bytes, content_type: str | None) -> bytes:
     if body and content_type:
         head.append(f"Content-Type: {content_type}")
     head.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(head) + "\r\n\r\n").encode("utf-8") + body
+    try:
+        return ("\r\n".join(head) + "\r\n\r\n").encode("utf-8", "surrogateescape") + body
+    except UnicodeEncodeError as exc:
+        raise BuildError(f"a header value cannot be encoded: {exc.reason} at {exc.start}") from None
 
 
 def _strict(data: bytes) -> Request | Response:
