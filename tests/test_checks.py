@@ -1010,3 +1010,25 @@ def test_finding_str_names_rule_section_and_evidence() -> None:
     f = next(f for f in check_trace(flow.entries) if f.rule_id == "3261-8.2.6.2-cseq-copied")
     text = str(f)
     assert "MUST" in text and "RFC 3261 §8.2.6.2" in text and "entries 0, 1" in text and "9 INVITE" in text
+
+
+def test_a_response_with_a_changed_cseq_method_is_still_judged_against_its_request() -> None:
+    """§17.1.3 matches by branch and method, so a response whose CSeq method the device changed matches no
+    transaction; it answers the request with its branch all the same, and §8.2.6.2 ("The CSeq header field of the
+    response MUST equal the CSeq field of the request") must fire."""
+    from conformance.checks import Context, check_trace
+    from conformance.sip import build_request, build_response, name_addr, new_tag, via_value
+    from conformance.trace import Trace
+
+    trace = Trace()
+    req = build_request(
+        "OPTIONS",
+        "sip:x@127.0.0.1:5070",
+        from_=name_addr("sip:a@127.0.0.1", tag=new_tag()),
+        to=name_addr("sip:x@127.0.0.1"),
+        via=via_value("udp", "127.0.0.1", 5080, rport=False),
+    )
+    trace.record_message("sent", "udp", ("127.0.0.1", 5080), ("127.0.0.1", 5070), bytes(req), req)
+    resp = build_response(req, 200).with_header("CSeq", f"{req.cseq.number} INVITE")
+    trace.record_message("received", "udp", ("127.0.0.1", 5080), ("127.0.0.1", 5070), bytes(resp), resp)
+    assert "3261-8.2.6.2-cseq-copied" in {f.rule_id for f in check_trace(trace, Context(role="uas"))}

@@ -180,6 +180,23 @@ class TraceView:
             for r in txn.responses:
                 before = [q for q in txn.requests if q.seq < r.seq]
                 self._request_of[r.seq] = before[-1] if before else txn.requests[0]
+        # A response whose CSeq method was changed matches no transaction key (§17.1.3 needs branch and method);
+        # it still answers the request with its branch, and must be judged against it (so that the rule on the
+        # copied CSeq can fire): pair it by branch alone with the latest request before it.
+        by_branch: dict[tuple[str, str], list[MessageEntry]] = {}
+        for k in order:
+            for q in reqs[k]:
+                branch = q.message.via[0].branch if q.message is not None and q.message.via else None
+                if branch:
+                    by_branch.setdefault((k[0], branch), []).append(q)
+        for e in self.entries:
+            msg = e.message
+            if not isinstance(msg, Response) or e.seq in self._request_of or not msg.via or not msg.via[0].branch:
+                continue
+            client = "tester" if e.direction == "received" else "device"
+            candidates = [q for q in by_branch.get((client, msg.via[0].branch), ()) if q.seq < e.seq]
+            if candidates:
+                self._request_of[e.seq] = max(candidates, key=lambda q: q.seq)
 
     def request_for(self, response: MessageEntry) -> MessageEntry | None:
         """The entry of the request a response answers (the latest copy sent before it)."""
