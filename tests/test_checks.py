@@ -1032,3 +1032,29 @@ def test_a_response_with_a_changed_cseq_method_is_still_judged_against_its_reque
     resp = build_response(req, 200).with_header("CSeq", f"{req.cseq.number} INVITE")
     trace.record_message("received", "udp", ("127.0.0.1", 5080), ("127.0.0.1", 5070), bytes(resp), resp)
     assert "3261-8.2.6.2-cseq-copied" in {f.rule_id for f in check_trace(trace, Context(role="uas"))}
+
+
+def test_a_400_to_a_request_without_to_is_not_held_to_the_copy_rules() -> None:
+    """A response to a request with fatal defects cannot copy a To the request lacks: only its own framing is
+    judged (docs/deviations.md); its Content-Length still must be right."""
+    from conformance.checks import Context, check_trace
+    from conformance.sip import parse, raw_message
+    from conformance.trace import Trace
+
+    trace = Trace()
+    bad = raw_message(
+        "OPTIONS sip:x@127.0.0.1:5070 SIP/2.0",
+        [("Via", "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKx1"), ("From", "<sip:a@127.0.0.1>;tag=1"),
+         ("Call-ID", "c1"), ("CSeq", "1 OPTIONS"), ("Max-Forwards", "70")],
+    )
+    trace.record_message("sent", "udp", ("127.0.0.1", 5080), ("127.0.0.1", 5070), bad)
+    reply = raw_message(
+        "SIP/2.0 400 Missing To",
+        [("Via", "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKx1"), ("From", "<sip:a@127.0.0.1>;tag=1"),
+         ("Call-ID", "c1"), ("CSeq", "1 OPTIONS")],
+    )
+    trace.record_message("received", "udp", ("127.0.0.1", 5080), ("127.0.0.1", 5070), reply)
+    assert check_trace(trace, Context(role="uas")) == []
+    lying = parse(reply).message.with_header("Content-Length", "99")
+    trace.record_message("received", "udp", ("127.0.0.1", 5080), ("127.0.0.1", 5070), bytes(lying))
+    assert [f.rule_id for f in check_trace(trace, Context(role="uas"))] == ["3261-20.14-content-length-value"]

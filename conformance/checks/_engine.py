@@ -18,6 +18,11 @@ _ALL: tuple[Rule, ...] = tuple(sorted(_MESSAGE_RULES + _TRACE_RULES, key=lambda 
 _BY_ID: dict[str, Rule] = {r.id: r for r in _ALL}
 assert len(_BY_ID) == len(_ALL), "duplicate rule ids"
 
+#: The rules that still judge a response to a request with fatal defects: the response's own framing.
+MALFORMED_REQUEST_RULES = frozenset(
+    {"3261-20.14-content-length-value", "3261-20.14-content-length-present", "3261-18.3-content-length-on-stream"}
+)
+
 #: The rule that reports what the device sent and the parser could not read as SIP at all.
 SYNTAX_RULE = "3261-25-syntax"
 
@@ -114,7 +119,13 @@ def check_trace(
         )
         role = effective_role(msg, ctx.role)
         evidence = (entry.seq,) if req_entry is None else (req_entry.seq, entry.seq)
+        # A response to a request that is itself unusable (fatal defects: a missing To, a malformed CSeq ...) cannot
+        # copy what the request lacks or got wrong and still be valid SIP; only its own framing is judged here, the
+        # test purpose judges its status code (docs/deviations.md).
+        malformed_request = isinstance(request, Request) and any(d.fatal for d in request.defects)
         for rule in message_rules:
+            if malformed_request and rule.id not in MALFORMED_REQUEST_RULES:
+                continue
             if rule.applies(msg, mctx, role):
                 extra = (mctx.request,) if mctx.request is not None else ()
                 out.extend(rule.finding(i, evidence, (msg, *extra)) for i in rule.predicate(msg, mctx))  # type: ignore[arg-type]
