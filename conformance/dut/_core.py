@@ -554,6 +554,11 @@ class DeviceCore:
         source = self.current_source
         if source is None or message.method == "ACK":
             return
+        if not message.via:
+            # §8.2.6.2: the response's Via MUST equal the request's, and §18.2.2 routes responses by it: without a
+            # usable Via no valid response exists, so the request is dropped (RFC 4475 §3.1.2's messages allow it).
+            log.warning("dropped %s: no usable Via to answer it on", message.start_line)
+            return
         missing = [n for n in ("Via", "CSeq") if not message.has_header(n)]
         what = f"Missing {missing[0]} header field" if missing else "Bad Request (unusable Via or CSeq)"
         response = self.build(message, 400, what, headers=[("Warning", f"399 {self.hostport} {quote_text(what)}")])

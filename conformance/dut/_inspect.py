@@ -99,4 +99,25 @@ def inspect_request(
         if encoding is not None and encoding.strip().lower() not in ("", "identity"):
             core.respond(tx, 415, headers=[("Accept-Encoding", "identity"), ("Accept", ", ".join(accept))])
             return True
+    if request.method in ("INVITE", "UPDATE") and not _accepts_sdp(request):
+        # §21.4.7: "The resource identified by the request is only capable of generating response entities that
+        # have content characteristics not acceptable according to the Accept header field sent in the request."
+        # The answer is SDP; a request whose Accept excludes it gets 406 (RFC 4475 §3.3.15, sdp01).
+        core.respond(tx, 406)
+        return True
+    return False
+
+
+def _accepts_sdp(request: Request) -> bool:
+    """Whether the request's Accept admits application/sdp. §20.1: "If no Accept header field is present, the
+    server SHOULD assume a default value of application/sdp. An empty Accept header field means that no formats are
+    acceptable." """
+    values = request.header_values("Accept")
+    if not values:
+        return True
+    for value in values:
+        for item in value.split(","):
+            mime = item.split(";", 1)[0].strip().lower()
+            if mime in ("application/sdp", "application/*", "*/*"):
+                return True
     return False
