@@ -31,8 +31,8 @@ from .mutate import mutate
 from .oracles import (
     RULE_2XX_TO_MALFORMED,
     DeviceControl,
-    ProcessDevice,
     Prober,
+    ProcessDevice,
     Verdict,
     catalogue_verdicts,
     protocol_verdicts,
@@ -474,8 +474,8 @@ async def reproduce(
     """Replay ``messages`` and judge with the oracle that made ``finding``: the same exit status for a crash, no
     answer to the probe for a hang, the same protocol verdict on the replies to the mutated message. A crash or hang
     finding restarts the device first, so the replay meets a fresh one."""
-    if device.exit_status() is not None or device.dirty:
-        device.restart()
+    if finding.kind in ("crash", "hang") or device.exit_status() is not None or device.dirty:
+        device.restart()  # a fresh device: no dialog or transaction left from an earlier attempt
         device.dirty = False
     rr = await replay(messages, device.address, finding.transport, local=finding.local, timeout=timeout)
 

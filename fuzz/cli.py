@@ -224,7 +224,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from .campaign import reproduce
     from .findings import load_finding
-    from .oracles import DeviceStartError, ExternalDevice, ProcessDevice, Prober
+    from .oracles import DeviceStartError, ExternalDevice, Prober, ProcessDevice
 
     folder = Path(args.finding)
     if not (folder / "finding.json").exists():

@@ -56,6 +56,7 @@ OPERATORS: dict[str, int] = {
     "control-byte": 3,
     "crlf-injection": 3,
     "sdp-field": 6,
+    "method-swap": 4,
     "boofuzz-string": 5,
     "boofuzz-integer": 4,
 }
@@ -73,6 +74,8 @@ _MISMATCHED_BODIES: tuple[tuple[str, bytes], ...] = (
     ("multipart/mixed;boundary=x", b"--y\r\n\r\nno boundary\r\n"),
     ("text/plain;charset=utf-8", b"\xff\xfe\xc0\x80"),
     ("application/sdp", b""),
+    ("application/", b"v=0\r\n"),
+    ("application/ ;charset=utf-8", b"hello"),
 )
 _NUMBER = re.compile(r"(?<![A-Za-z0-9.])-?[0-9]+(?![A-Za-z0-9])")
 _REVERSE_COMPACT = {full.lower(): short for short, full in COMPACT_FORMS.items()}
@@ -258,6 +261,10 @@ def mutate(
     if operator is not None and operator not in OPERATORS:
         raise ValueError(f"unknown mutation operator {operator!r}; valid choices: {', '.join(OPERATORS)}")
     op = operator or _weighted(rng, OPERATORS)
+    if operator is None and "body" in focus and rng.random() < 0.25 and b"application/sdp" in data:
+        op = "sdp-field"  # a step about its SDP body: its fields get a quarter of the mutations
+    elif operator is None and "RAck" in focus and rng.random() < 0.15:
+        op = "method-swap"  # a PRACK: the method its RAck names
     template, back = normalise(data)
     msg = RawMessage.from_bytes(template)
     result = _APPLY[op](msg, rng, focus)
@@ -631,8 +638,8 @@ def _sdp_field(msg: RawMessage, rng: random.Random, focus: Sequence[str]) -> Mut
     numbers = list(_NUMBER.finditer(line))
     how = rng.random()
     if numbers and how < 0.6:
-        m = numbers[0] if rng.random() < 0.6 else rng.choice(numbers)
-        value = rng.choice(("0", "0", "-1", "65536", "65535", "2147483648", "4294967296", "99999999999999999999"))
+        m = numbers[0] if rng.random() < 0.75 else rng.choice(numbers)
+        value = rng.choice(("0", "0", "0", "-1", "65536", "65535", "2147483648", "4294967296", "99999999999999999999"))
         lines[i] = line[: m.start()] + value + line[m.end() :]
         what = f"number {m.group()} -> {value}"
     elif how < 0.8:
@@ -647,6 +654,34 @@ def _sdp_field(msg: RawMessage, rng: random.Random, focus: Sequence[str]) -> Mut
         what = "line repeated"
     msg.body = "\r\n".join(lines).encode("latin-1")
     return _done(msg, "sdp-field", f"sdp:{line[0]}", f"SDP {line[0]}= {what}", fix_length=True)
+
+
+_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "UPDATE", "INFO", "MESSAGE")
+
+
+def _method_swap(msg: RawMessage, rng: random.Random, focus: Sequence[str]) -> Mutated | None:
+    """Another method (or the same in another case) in the start line, CSeq or RAck."""
+    cands = [i for name in ("RAck", "CSeq") for i in msg.find(name)]
+    focused = [i for f in focus for i in msg.find(f) if i in cands]
+    if focused and rng.random() < 0.7:
+        i = rng.choice(focused)
+    elif cands and rng.random() < 0.7:
+        i = rng.choice(cands)
+    else:
+        parts = msg.start_line.split(" ")
+        if len(parts) != 3:
+            return None
+        new = rng.choice([m for m in _METHODS if m != parts[0]] + [parts[0].lower()])
+        msg.start_line = f"{new} {parts[1]} {parts[2]}"
+        return _done(msg, "method-swap", "Method", f"method {parts[0]} -> {new} (CSeq unchanged)")
+    name, value = msg.headers[i]
+    words = value.rsplit(" ", 1)
+    if len(words) != 2:
+        return None
+    old = words[1]
+    new = rng.choice([m for m in _METHODS if m != old] + [old.lower(), old.capitalize()])
+    msg.headers[i] = (name, f"{words[0]} {new}")
+    return _done(msg, "method-swap", _canon(name), f"{name} method {old} -> {new}")
 
 
 def _boofuzz_string(msg: RawMessage, rng: random.Random, focus: Sequence[str]) -> Mutated | None:
@@ -708,6 +743,7 @@ _APPLY: dict[str, _Operator] = {
     "control-byte": _inject("control-byte"),
     "crlf-injection": _inject("crlf-injection"),
     "sdp-field": _sdp_field,
+    "method-swap": _method_swap,
     "boofuzz-string": _boofuzz_string,
     "boofuzz-integer": _boofuzz_integer,
 }

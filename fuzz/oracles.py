@@ -337,7 +337,7 @@ class Prober:
             self.sent += 1
             data = await asyncio.wait_for(fut, wait)
             return bool(_STATUS.match(data))
-        except (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError):
+        except (OSError, TimeoutError, ConnectionError):
             return False
         except Exception:
             return False
