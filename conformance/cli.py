@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_parser(sub)
 
+    from fuzz.cli import add_fuzz_parser, add_replay_parser
+
+    add_fuzz_parser(sub)
+    add_replay_parser(sub)
+
     from .dut._cli import configure_parser
 
     configure_parser(sub.add_parser("dut", help="run the built-in reference device (UAS, UAC, registrar or proxy)"))
