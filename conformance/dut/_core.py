@@ -233,6 +233,12 @@ class DeviceCore:
             return secrets.token_hex(bits // 8)
         return f"{self.rng.getrandbits(bits):0{bits // 4}x}"
 
+    def randint(self, low: int, high: int) -> int:
+        """A random integer in [low, high] (from the seeded rng when there is one)."""
+        if self.rng is None:
+            return low + secrets.randbelow(high - low + 1)
+        return self.rng.randint(low, high)
+
     def date(self) -> str:
         return email.utils.formatdate(self.wall_clock(), usegmt=True)
 

@@ -211,14 +211,22 @@ class UserAgent:
             core.respond(tx, 200)
 
     def reinvite(self, use: DialogUse, tx: ServerTransaction, req: Request, now: float) -> None:
-        """A target refresh (§14.2): 200 with an SDP answer; 491 while an INVITE of this dialog awaits its ACK."""
+        """A target refresh (§14.2): 200 with an SDP answer; 500 with Retry-After while the dialog's first INVITE has
+        no final response yet; 491 while an INVITE of this dialog awaits its ACK."""
         core = self.core
         offer = req.sdp if req.body else None
         if core.config.fault("crash-reinvite-sdp") and use.dialog.confirmed and offer is not None:
             if any(m.port == 0 for m in offer.media):
                 core.crash("crash-reinvite-sdp: re-INVITE SDP with an m= port of 0")
                 return
-        if use.pending is not None or not use.dialog.confirmed:
+        if not use.dialog.confirmed:
+            # §14.2: "A UAS that receives a second INVITE before it sends the final response to a first INVITE with
+            # a lower CSeq sequence number on the same dialog MUST return a 500 (Server Internal Error) response to
+            # the second INVITE and MUST include a Retry-After header field with a randomly chosen value of between
+            # 0 and 10 seconds."
+            core.respond(tx, 500, headers=[("Retry-After", str(core.randint(0, 10)))])
+            return
+        if use.pending is not None:
             core.respond(tx, 491)
             return
         use.version += 1
