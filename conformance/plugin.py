@@ -184,7 +184,15 @@ def resolve_settings(config: pytest.Config) -> SipSettings | None:
         t1_ms = int(t1_text)
     if faults:
         _validate_faults(faults)
-    if target_text is None and profile_path is None and role is None and transport is None and not faults and not report_dir:
+    if (
+        target_text is None
+        and profile_path is None
+        and role is None
+        and transport is None
+        and not faults
+        and not report_dir
+        and t1_text is None
+    ):
         return None
     builtin = False
     if profile_path is not None:
@@ -583,6 +591,26 @@ def _rank(verdict: str) -> int:
     return {"pass": 0, "not_applicable": 1, "inconclusive": 2, "fail": 3, "error": 4}.get(verdict, 0)
 
 
+def _workers(config: pytest.Config) -> int:
+    n = getattr(config.option, "numprocesses", None)
+    if isinstance(n, int) and n > 0:
+        return n
+    workers = getattr(config, "workerinput", {}).get("workercount")
+    return int(workers) if workers else 1
+
+
+def _spread_timers(items: list[pytest.Item], weight: Any, workers: int) -> list[pytest.Item]:
+    """Longest timers first, dealt round-robin into ``workers`` contiguous blocks: pytest-xdist hands each worker
+    a block at the start, so every worker begins with one long timer instead of one worker getting them all."""
+    ordered = sorted(items, key=weight)
+    if workers <= 1:
+        return ordered
+    blocks: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    for i, item in enumerate(ordered):
+        blocks[i % workers].append(item)
+    return [item for block in blocks for item in block]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Start the tests that wait for long protocol timers first, so that under xdist they overlap: a run is then
     bounded by the longest timer rather than the sum of them."""
@@ -613,5 +641,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
     if any(item.get_closest_marker("sip_timer") for item in items):
-        items.sort(key=weight)
+        items[:] = _spread_timers(items, weight, _workers(config))
 
