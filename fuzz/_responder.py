@@ -89,10 +89,13 @@ class Responder:
     def _crash(self, why: str, sig: int) -> None:
         self.crashed = why
         if not self.in_process:
-            sys.stderr.write(f"toy responder: fatal: {why}\n")
+            sys.stderr.write(f"toy responder: fatal: {why} ({self._fault_name(why)})\n")
             sys.stderr.flush()
             os.kill(os.getpid(), sig)
         self.hung = True  # in-process: stop answering, like a dead device
+
+    def _fault_name(self, why: str) -> str:
+        return ", ".join(sorted(self.faults))
 
     def _hang(self, why: str) -> None:
         if not self.in_process:

@@ -424,17 +424,21 @@ class Campaign:
         return ""
 
     async def _bisect(self, numbers: list[int]) -> tuple[CaseResult, Verdict] | None:
-        results = await self._run_cases(numbers)
-        verdict = await self._health()
-        if self._fast is not None:
-            self._fast.forget()
-        if verdict is None:
-            return None
-        self._restart()
-        if len(numbers) == 1:
-            return results[numbers[0]], verdict
+        """``numbers`` failed together (and the device was restarted): run each half alone, with the check, and go
+        into the half that fails, down to one case. None when neither half fails alone."""
         mid = len(numbers) // 2
-        return await self._bisect(numbers[:mid]) or await self._bisect(numbers[mid:])
+        for part in (numbers[:mid], numbers[mid:]):
+            results = await self._run_cases(part)
+            verdict = await self._health()
+            if self._fast is not None:
+                self._fast.forget()
+            if verdict is None:
+                continue
+            self._restart()
+            if len(part) == 1:
+                return results[part[0]], verdict
+            return await self._bisect(part)
+        return None
 
     async def check_case(self, number: int) -> list[Finding]:
         """Run case ``number`` alone with its checks; the findings it produced (new or duplicates)."""

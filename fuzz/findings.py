@@ -21,7 +21,7 @@ import json
 import os
 import shlex
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -165,7 +165,7 @@ class FindingStore:
     def __len__(self) -> int:
         return len(self.by_signature)
 
-    def __iter__(self) -> Iterable[Finding]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Finding]:
         return iter(list(self.by_signature.values()))
 
     def counts(self) -> dict[str, int]:

@@ -385,10 +385,10 @@ def _near_miss(msg: RawMessage, rng: random.Random, focus: Sequence[str]) -> Mut
         msg.body = "\r\n".join(lines).encode("latin-1")
         return _done(msg, f"near-miss:{kind}", f"sdp:{text[0]}", f"SDP {text[0]}= line{_at(target)} -> "
                      f"{_short(lines[i])}", fix_length=True)
-    i = _header_choice(rng, msg, [f for f in focus if f != "body"])
-    if i is None:
+    h = _header_choice(rng, msg, [f for f in focus if f != "body"])
+    if h is None:
         return None
-    name, value = msg.headers[i]
+    name, value = msg.headers[h]
     rule = header_rule(name)
     line = f"{name}: {value}"
     picked = _pick_near_miss(rng, rule, line.encode("latin-1"))
@@ -396,7 +396,7 @@ def _near_miss(msg: RawMessage, rng: random.Random, focus: Sequence[str]) -> Mut
         return None
     new, kind, target = picked
     nname, colon, nvalue = new.partition(":")
-    msg.headers[i] = (nname, nvalue.lstrip(" ")) if colon else (new, "\x00nocolon")
+    msg.headers[h] = (nname, nvalue.lstrip(" ")) if colon else (new, "\x00nocolon")
     return _done(msg, f"near-miss:{kind}", _canon(name), f"{_canon(name)}{_at(target)} -> {_short(new)}")
 
 

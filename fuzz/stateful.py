@@ -270,7 +270,7 @@ class CaseDriver:
             return st.dialog.create_request("UPDATE", via=via, body=_SDP_OFFER.replace(b" 1 1 ", b" 1 3 "),
                                             content_type="application/sdp")
         if method == "INFO":
-            return st.dialog.create_request("INFO", via=via, body=_INFO_BODY, content_type="application/dtmf-relay")
+            return st.dialog.create_request("INFO", via=via, body=_INFO_BODY, content_type="text/plain")
         return st.dialog.create_request(method, via=via)
 
     def _wait_for(self, step: Step, case_steps: Sequence[Step]) -> Callable[[Response], bool]:
