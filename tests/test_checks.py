@@ -1058,3 +1058,27 @@ def test_a_400_to_a_request_without_to_is_not_held_to_the_copy_rules() -> None:
     lying = parse(reply).message.with_header("Content-Length", "99")
     trace.record_message("received", "udp", ("127.0.0.1", 5080), ("127.0.0.1", 5070), bytes(lying))
     assert [f.rule_id for f in check_trace(trace, Context(role="uas"))] == ["3261-20.14-content-length-value"]
+
+
+def test_same_branch_from_another_sent_by_is_another_transaction() -> None:
+    """§17.2.3 matches a request to a server transaction by branch, sent-by and method: two OPTIONS with one branch
+    from two sent-by values are two transactions, and their different To tags break no rule."""
+    from conformance.checks import Context, check_trace
+    from conformance.sip import build_request, build_response, name_addr, new_tag
+    from conformance.trace import Trace
+
+    trace = Trace()
+    for host in ("127.0.0.1", "127.0.0.2"):
+        req = build_request(
+            "OPTIONS",
+            "sip:x@127.0.0.1:5070",
+            from_=name_addr("sip:a@127.0.0.1", tag=new_tag()),
+            to=name_addr("sip:x@127.0.0.1"),
+            via=f"SIP/2.0/UDP {host}:5080;branch=z9hG4bKsamebranch",
+            call_id="same-call",
+        )
+        trace.record_message("sent", "udp", (host, 5080), ("127.0.0.1", 5070), bytes(req), req)
+        resp = build_response(req, 200)
+        trace.record_message("received", "udp", (host, 5080), ("127.0.0.1", 5070), bytes(resp), resp)
+    rules = {f.rule_id for f in check_trace(trace, Context(role="uas"))}
+    assert "3261-8.2.6.2-to-tag-stable" not in rules and "3261-17.2.2-final-response-stable" not in rules, rules

@@ -92,6 +92,15 @@ def raw_cseq(msg: Request | Response) -> tuple[int, str] | None:
     return (int(m.group(1)), m.group(2)) if m else None
 
 
+def _sent_by(msg: Request | Response) -> str:
+    """The top Via's sent-by, lower-cased: part of the §17.2.3 server-transaction match ("the sent-by value in the
+    top Via of the request is equal to the one in the request that created the transaction")."""
+    via = msg.via[0] if msg.via else None
+    if via is None:
+        return ""
+    return f"{via.host.lower()}:{via.port if via.port is not None else ''}"
+
+
 def request_key(msg: Request) -> tuple[str, str] | None:
     """The transaction a request belongs to, RFC 3261 §17.2.3: top-Via branch and method (ACK belongs to INVITE).
 
@@ -146,9 +155,10 @@ class TraceView:
     def __init__(self, entries: Sequence[MessageEntry]) -> None:
         self.entries = list(entries)
         self.end = max((e.time for e in self.entries), default=0.0)
-        reqs: dict[tuple[str, str, str], list[MessageEntry]] = {}
-        resps: dict[tuple[str, str, str], list[MessageEntry]] = {}
-        order: list[tuple[str, str, str]] = []
+        reqs: dict[tuple[str, str, str, str], list[MessageEntry]] = {}
+        # Grouped by side, branch, method and the top Via's sent-by (§17.2.3 matches on all three).
+        resps: dict[tuple[str, str, str, str], list[MessageEntry]] = {}
+        order: list[tuple[str, str, str, str]] = []
         for e in self.entries:
             msg = e.message
             if msg is None:
@@ -160,7 +170,7 @@ class TraceView:
                 rk = request_key(msg)
                 if rk is None:
                     continue
-                k = (side, *rk)
+                k = (side, *rk, _sent_by(msg))
                 if k not in reqs:
                     reqs[k] = []
                     order.append(k)
@@ -171,7 +181,7 @@ class TraceView:
                     continue
                 # a response sent by the device answers a request the tester sent, and the reverse
                 client = "tester" if side == "device" else "device"
-                resps.setdefault((client, *sk), []).append(e)
+                resps.setdefault((client, *sk, _sent_by(msg)), []).append(e)
         self.txns = [
             Txn((k[1], k[2]), k[0], tuple(reqs[k]), tuple(resps.get(k, ()))) for k in order
         ]
