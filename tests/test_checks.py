@@ -1082,3 +1082,22 @@ def test_same_branch_from_another_sent_by_is_another_transaction() -> None:
         trace.record_message("received", "udp", (host, 5080), ("127.0.0.1", 5070), bytes(resp), resp)
     rules = {f.rule_id for f in check_trace(trace, Context(role="uas"))}
     assert "3261-8.2.6.2-to-tag-stable" not in rules and "3261-17.2.2-final-response-stable" not in rules, rules
+
+
+def test_a_reliable_1xx_echoed_for_an_invite_retransmission_is_not_a_scheduled_retransmission() -> None:
+    """§17.2.1: a retransmitted INVITE in Proceeding gets the most recent provisional again. That copy is not one
+    of RFC 3262 §3's T1-doubling retransmissions, and after the PRACK it is no late retransmission either."""
+    from conformance.checks import check_trace
+
+    flow = _rel_flow(
+        ("rel", (180, 5, 0.1)),
+        ("msg", ("tester", INV, 0.3)),  # the INVITE again
+        ("rel", (180, 5, 0.31)),  # its echo
+        ("rel", (180, 5, 0.6)),  # T1 after the first
+        ("rel", (180, 5, 1.6)),  # 2*T1 later
+        ("prack", (5, 2.0)),
+        ("msg", ("tester", INV, 2.2)),
+        ("rel", (180, 5, 2.21)),  # echo after the PRACK
+    )
+    rules = {f.rule_id for f in check_trace(flow.entries, Context(role="uas"))}
+    assert "3262-3-reliable-retransmit" not in rules and "3262-3-stop-after-prack" not in rules, rules

@@ -965,6 +965,16 @@ def no_2xx_before_prack(entries: Sequence[MessageEntry], ctx: Context) -> Iterat
                             "session description was not acknowledged", (sends[0], oks[0]))
 
 
+def _scheduled(sends: Sequence[MessageEntry], txn: Txn, ctx: Context) -> list[MessageEntry]:
+    """The copies of a response the device sent on its own schedule: without those it sent because a retransmission
+    of the request arrived just before (RFC 3261 §17.2.1: "If a request retransmission is received while in the
+    "Proceeding" state, the most recent provisional response that was received from the TU MUST be passed to the
+    transport layer for retransmission")."""
+    echoes = [q.time for q in txn.requests[1:]]
+    window = ctx.allowed_error(0)
+    return [s for i, s in enumerate(sends) if i == 0 or not any(0 <= s.time - t <= window for t in echoes)]
+
+
 @trace_rule(
     "3262-3-reliable-retransmit",
     MUST,
@@ -980,7 +990,8 @@ def reliable_retransmit(entries: Sequence[MessageEntry], ctx: Context) -> Iterat
     for txn in _invite_server_txns(tv):
         pracks = _pracks(tv, txn)
         finals = [r.time for r in txn.responses if _status(r) >= 200]
-        for rseq, sends in _reliables(txn):
+        for rseq, all_sends in _reliables(txn):
+            sends = _scheduled(all_sends, txn, ctx)
             p = _prack_time(pracks, rseq, _cseq_num(txn.request))
             stop = min(p.time if p else float("inf"), finals[0] if finals else float("inf"),
                        sends[0].time + 64 * ctx.t1)
@@ -1002,11 +1013,11 @@ def stop_after_prack(entries: Sequence[MessageEntry], ctx: Context) -> Iterator[
     tv = TraceView(entries)
     for txn in _invite_server_txns(tv):
         pracks = _pracks(tv, txn)
-        for rseq, sends in _reliables(txn):
+        for rseq, all_sends in _reliables(txn):
             p = _prack_time(pracks, rseq, _cseq_num(txn.request))
             if p is None:
                 continue
-            late = [s for s in sends if s.time > p.time + ctx.allowed_error(0)]
+            late = [s for s in _scheduled(all_sends, txn, ctx) if s.time > p.time + ctx.allowed_error(0)]
             if late:
                 yield Issue(f"RSeq {rseq} re-sent at {fmt_time(late[0].time)} after its PRACK at {fmt_time(p.time)}",
                             (p, late[0]))
