@@ -226,7 +226,13 @@ class Responder:
     def _reply(self, received: Received, lines: list[bytes], status: int, reason: str,
                extra: list[bytes] | None = None, *, tag: str | None = None, body: bytes = b"") -> None:
         out = [f"SIP/2.0 {status} {reason}".encode()]
+        unfolded: list[bytes] = []
         for ln in lines[1:]:
+            if ln[:1] in (b" ", b"\t") and unfolded:
+                unfolded[-1] += b" " + ln.strip()
+            else:
+                unfolded.append(ln)
+        for ln in unfolded:
             m = _LINE.match(ln)
             if m is None:
                 continue

@@ -70,7 +70,17 @@ class CampaignConfig:
     minimise: bool = True
     minimise_tests: int = 60
     minimise_seconds: float = 30.0
+    #: Minimise the new findings when the cases are done (True), or each as soon as it is found (False). Findings
+    #: are written at once either way.
+    minimise_at_end: bool = True
     catalogue: bool = True
+    #: Run the catalogue's rules on the replies of one case in this many (1: every case); the 2xx-to-malformed
+    #: check runs on every case.
+    catalogue_every: int = 16
+    #: Seconds between two checkpoints (a kill re-runs at most this much; the last batch is always checkpointed).
+    checkpoint_interval: float = 0.2
+    #: Stop at the first new finding of one of these kinds (e.g. ``("crash", "hang")``); empty: never.
+    stop_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +205,8 @@ class Campaign:
         self._fast: _FastPath | None = None
         self._driver: CaseDriver | None = None
         self._salt = f"{time.time_ns():x}"
+        self._defer_minimise = False
+        self._to_minimise: list[Finding] = []
 
     # -- set-up --------------------------------------------------------------------------------------------------
     def _load_state(self) -> None:
@@ -225,7 +237,7 @@ class Campaign:
             "findings": self.store.counts(),
             "elapsed_this_run": round(elapsed, 3),
             "updated": time.time(),
-        })
+        }, fsync=False)
 
     async def _setup(self) -> None:
         if self._prober is None:
@@ -327,7 +339,9 @@ class Campaign:
         stored, new = self.store.add(finding)
         if new:
             self.new_findings.append(stored)
-            if self.config.minimise:
+            if self.config.minimise and self._defer_minimise:
+                self._to_minimise.append(stored)
+            elif self.config.minimise:
                 stored = await self._minimise(stored)
         return stored
 
@@ -357,8 +371,10 @@ class Campaign:
         await self._setup()
         start = time.monotonic()
         ran = 0
-        last_progress = 0.0
+        last_progress = last_checkpoint = 0.0
+        known = 0
         stopped = ""
+        self._defer_minimise = cfg.minimise_at_end
         try:
             if not await self._prober.alive(self.device.address):  # type: ignore[union-attr]
                 raise CampaignError(f"the device at {self.device.address[0]}:{self.device.address[1]} "
@@ -375,7 +391,8 @@ class Campaign:
                 results = await self._run_cases(numbers)
                 verdict = await self._health()
                 for n in numbers:
-                    for v in protocol_verdicts(results[n], catalogue=cfg.catalogue):
+                    catalogue = cfg.catalogue and n % max(1, cfg.catalogue_every) == 0
+                    for v in protocol_verdicts(results[n], catalogue=catalogue):
                         await self._record(self._finding(results[n], v))
                 if verdict is not None:
                     more = await self._on_failure(numbers, results, verdict)
@@ -383,19 +400,28 @@ class Campaign:
                         stopped = more
                 if self._fast is not None:
                     self._fast.forget()
+                if cfg.stop_on and any(f.kind in cfg.stop_on for f in self.new_findings):
+                    stopped = f"a {'/'.join(cfg.stop_on)} finding"
                 ran += len(numbers)
                 self.cases_run += len(numbers)
                 self.next_case = end
                 elapsed = time.monotonic() - start
-                self._checkpoint(elapsed)
+                if elapsed - last_checkpoint >= cfg.checkpoint_interval or stopped or len(self.new_findings) != known:
+                    self._checkpoint(elapsed)
+                    last_checkpoint, known = elapsed, len(self.new_findings)
                 if self.progress is not None and elapsed - last_progress >= self.progress_interval:
                     last_progress = elapsed
                     self.progress(Progress(ran, elapsed, len(self.store), self.next_case))
                 if stopped:
                     break
+            elapsed = time.monotonic() - start
+            self._checkpoint(elapsed)
+            self._defer_minimise = False
+            for finding in self._to_minimise:
+                await self._minimise(finding)
+            self._to_minimise.clear()
         finally:
             await self.close()
-        elapsed = time.monotonic() - start
         if self.progress is not None:
             self.progress(Progress(ran, elapsed, len(self.store), self.next_case))
         return Summary(ran, elapsed, self.next_case, self.seed, tuple(self.store), tuple(self.new_findings), stopped)

@@ -94,14 +94,15 @@ def _finding_id(kind: str, signature: str) -> str:
     return f"{kind}-{hashlib.sha256(signature.encode()).hexdigest()[:12]}"
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file, fsync'ed, then renamed over it."""
+def write_json_atomic(path: Path, data: Any, *, fsync: bool = True) -> None:
+    """Write JSON to ``path`` through a temporary file (fsync'ed unless ``fsync=False``), then renamed over it."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
         fh.write("\n")
         fh.flush()
-        os.fsync(fh.fileno())
+        if fsync:
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 

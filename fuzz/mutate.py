@@ -265,7 +265,7 @@ def mutate(
         op = "sdp-field"  # a step about its SDP body: its fields get a quarter of the mutations
     elif operator is None and "RAck" in focus and rng.random() < 0.15:
         op = "method-swap"  # a PRACK: the method its RAck names
-    template, back = normalise(data)
+    template, back = _normalised(data)
     msg = RawMessage.from_bytes(template)
     result = _APPLY[op](msg, rng, focus)
     if result is None and op != "near-miss":
@@ -295,6 +295,12 @@ _VOLATILE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?im)^rack[ \t]*:[ \t]*\d+[ \t]+(\d+)"), "91827{}"),
     (re.compile(r"(?<![0-9.])(?:\d{1,3}\.){3}\d{1,3}:(\d+)"), "4010{}"),
 )
+
+
+@functools.lru_cache(maxsize=256)
+def _normalised(data: bytes) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    new, back = normalise(data)
+    return new, tuple(back)
 
 
 def normalise(data: bytes) -> tuple[bytes, list[tuple[str, str]]]:
