@@ -41,8 +41,13 @@ def _send(peer, profile, data: bytes) -> int | None:
     return peer.send(data, profile.target.address)
 
 
-def _expect_400(peer, profile, req: Request, data: bytes, what: str, citation: str, *, by: str = "both") -> Response:
-    """Send ``data`` (``req`` edited) and require a 400 to it, matched by Call-ID and/or branch."""
+def _expect_400(
+    peer, profile, req: Request, data: bytes, what: str, citation: str, *, by: str = "both", lacking: str | None = None
+) -> Response:
+    """Send ``data`` (``req`` edited) and require a 400 to it, matched by Call-ID and/or branch.
+
+    ``lacking``: a header the request did not have. §8.2.6.2 makes the response's From, Call-ID and CSeq (and To URI)
+    equal the request's; with nothing to copy, the 400 must not carry a value of its own invention."""
     _send(peer, profile, data)
     wait = answer_wait(profile)
     final = final_to(
@@ -53,6 +58,11 @@ def _expect_400(peer, profile, req: Request, data: bytes, what: str, citation: s
     )
     assert final is not None, f"no final response within {wait:g} s to {what} ({citation}: 400 Bad Request)"
     assert final.status == 400, f"{what} was answered {final.status} {final.reason}, not 400 Bad Request ({citation})"
+    if lacking is not None:
+        assert not final.has_header(lacking), (
+            f"the 400 to {what} carries {lacking}: {final.header(lacking)!r}, a value the request did not have: the "
+            f"response's {lacking} MUST equal the request's (RFC 3261 §8.2.6.2), and there was none to copy"
+        )
     return final
 
 
@@ -65,7 +75,10 @@ _MANDATORY = """§8.1.1: "A valid SIP request formulated by a UAC MUST, at a min
     requests." §21.4.1 (400): "The request could not be understood due to malformed syntax.  The Reason-Phrase SHOULD
     identify the syntax problem in more detail, for example, "Missing Call-ID header field"." RFC 4475 §3.3.1 (insuf):
     "An element receiving this message must not break because of the missing information.  Ideally, it will respond
-    with a 400 Bad Request error." """
+    with a 400 Bad Request error." §8.2.6.2: "The From field of the response MUST equal the From header field of the
+    request.  The Call-ID header field of the response MUST equal the Call-ID header field of the request.  The CSeq
+    header field of the response MUST equal the CSeq field of the request." With nothing to copy, the 400 carries no
+    such header of its own invention; and the device must go on answering."""
 
 
 @quoting(_MANDATORY)
@@ -74,7 +87,7 @@ _MANDATORY = """§8.1.1: "A valid SIP request formulated by a UAC MUST, at a min
 def test_s8_1_1_missing_to_gets_400(sip_peer, sip_profile):
     req = _options(sip_peer, sip_profile)
     _expect_400(sip_peer, sip_profile, req, edit(req, drop=["To"]), "an OPTIONS without To",
-                "RFC 3261 §8.1.1, RFC 4475 §3.3.1")
+                "RFC 3261 §8.1.1, RFC 4475 §3.3.1", lacking="To")
     assert_alive(sip_peer, sip_profile, "an OPTIONS without To")
 
 
@@ -84,7 +97,7 @@ def test_s8_1_1_missing_to_gets_400(sip_peer, sip_profile):
 def test_s8_1_1_missing_from_gets_400(sip_peer, sip_profile):
     req = _options(sip_peer, sip_profile)
     _expect_400(sip_peer, sip_profile, req, edit(req, drop=["From"]), "an OPTIONS without From",
-                "RFC 3261 §8.1.1, RFC 4475 §3.3.1")
+                "RFC 3261 §8.1.1, RFC 4475 §3.3.1", lacking="From")
     assert_alive(sip_peer, sip_profile, "an OPTIONS without From")
 
 
@@ -93,7 +106,8 @@ def test_s8_1_1_missing_from_gets_400(sip_peer, sip_profile):
                          "RFC 3261 §21.4.1")
 def test_s8_1_1_missing_cseq_gets_400(sip_peer, sip_profile):
     req = _options(sip_peer, sip_profile)
-    _expect_400(sip_peer, sip_profile, req, edit(req, drop=["CSeq"]), "an OPTIONS without CSeq", "RFC 3261 §8.1.1")
+    _expect_400(sip_peer, sip_profile, req, edit(req, drop=["CSeq"]), "an OPTIONS without CSeq", "RFC 3261 §8.1.1",
+                lacking="CSeq")
     assert_alive(sip_peer, sip_profile, "an OPTIONS without CSeq")
 
 
@@ -103,7 +117,7 @@ def test_s8_1_1_missing_cseq_gets_400(sip_peer, sip_profile):
 def test_s8_1_1_missing_call_id_gets_400(sip_peer, sip_profile):
     req = _options(sip_peer, sip_profile)
     _expect_400(sip_peer, sip_profile, req, edit(req, drop=["Call-ID"]), "an OPTIONS without Call-ID",
-                "RFC 3261 §8.1.1, RFC 4475 §3.3.1", by="branch")
+                "RFC 3261 §8.1.1, RFC 4475 §3.3.1", by="branch", lacking="Call-ID")
     assert_alive(sip_peer, sip_profile, "an OPTIONS without Call-ID")
 
 
