@@ -60,7 +60,7 @@ class CampaignConfig:
     duration: float | None = None
     findings_dir: Path = Path("build/fuzz")
     resume: bool = False
-    workers: int = 4
+    workers: int = 8
     batch: int = 32
     scenarios: tuple[str, ...] | None = None
     methods: tuple[str, ...] | None = None
@@ -258,7 +258,7 @@ class Campaign:
     def case(self, number: int) -> Case:
         return case(self.seed, number, self.scenarios)
 
-    async def _run_cases(self, numbers: Sequence[int]) -> dict[int, CaseResult]:
+    async def _run_cases(self, numbers: Sequence[int], workers: int | None = None) -> dict[int, CaseResult]:
         assert self._driver is not None
         target = self.device.address
         self._driver.target = target
@@ -272,7 +272,7 @@ class Campaign:
             else:
                 slow.append(c)
         if slow:
-            sem = asyncio.Semaphore(max(1, self.config.workers))
+            sem = asyncio.Semaphore(max(1, workers if workers is not None else self.config.workers))
 
             async def one(c: Case) -> None:
                 async with sem:
@@ -454,7 +454,7 @@ class Campaign:
         into the half that fails, down to one case. None when neither half fails alone."""
         mid = len(numbers) // 2
         for part in (numbers[:mid], numbers[mid:]):
-            results = await self._run_cases(part)
+            results = await self._run_cases(part, workers=1)  # one at a time: no doubt about who did it
             verdict = await self._health()
             if self._fast is not None:
                 self._fast.forget()

@@ -70,8 +70,8 @@ def add_fuzz_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, metavar="N", help="campaign seed (default: a random one, printed)")
     p.add_argument("--findings", metavar="DIR", default="build/fuzz", help="findings directory (default build/fuzz)")
     p.add_argument("--resume", action="store_true", help="go on with the campaign checkpointed in DIR/campaign.json")
-    p.add_argument("--workers", type=_positive_int, default=4, metavar="N",
-                   help="stateful cases run at once (default 4)")
+    p.add_argument("--workers", type=_positive_int, default=8, metavar="N",
+                   help="stateful cases run at once (default 8)")
     p.add_argument("--batch", type=_positive_int, default=32, metavar="K",
                    help="cases between two liveness probes; a failing batch is bisected (default 32)")
     p.add_argument("--scenario", action="append", choices=list(SCENARIOS), metavar="NAME",

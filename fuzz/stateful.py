@@ -57,7 +57,7 @@ class Timeouts:
     answers to the mutated message (it may rightly answer nothing), ``connect`` for opening a connection."""
 
     step: float = 2.0
-    mutated: float = 0.3
+    mutated: float = 0.2
     connect: float = 3.0
 
 
