@@ -390,7 +390,7 @@ def test_s10_3_new_call_id_replaces_binding(reg, sip_peer):
     added, asked = _add(reg, [contact], 1200)
     _expect_200(reg, added, "the REGISTER adding a binding")
     other_call = new_call_id(sip_peer.endpoint().local[0].replace(":", "-"))
-    shorter = max(asked // 2, added.min_expires or 0, 1)
+    shorter = max(asked // 2, 1)
     updated = reg.register([f"<{contact}>;expires={shorter}"], call_id=other_call, cseq=1)
     if updated.status == 423 and updated.min_expires is not None:
         inconclusive(f"the registrar's minimum ({updated.min_expires} s) leaves no room for a shorter expiry")

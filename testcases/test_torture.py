@@ -422,8 +422,12 @@ def _run(stem: str, peer, profile, should) -> None:
                      f"RFC 4475 §{spec.section} exercises")
 
 
+def _cite(spec: Torture) -> str:
+    return f"RFC 4475 §{spec.section}" if spec.section != "none" else "RFC 4475 Appendix A (archive only)"
+
+
 def _judge(stem: str, spec: Torture, final: Response | None, answers: list[Response], said: str, should, peer) -> None:
-    where = f"RFC 4475 §{spec.section}: \"{spec.quote}\""
+    where = f"{_cite(spec)}: \"{spec.quote}\"" if spec.section != "none" else f"{_cite(spec)}: {spec.quote}"
     status = final.status if final is not None else None
     if spec.expect is None:
         # A valid message: must be answered, and not as malformed.
@@ -443,17 +447,17 @@ def _judge(stem: str, spec: Torture, final: Response | None, answers: list[Respo
         return
     note = peer.trace.note
     if status is not None and status in spec.expect:
-        note(f"TP-TOR-{stem}: answered {said}, the handling RFC 4475 §{spec.section} names")
+        note(f"TP-TOR-{stem}: answered {said}, the handling {_cite(spec)} names")
         if spec.extra is not None and final is not None:
             spec.extra(final, peer)
         return
     if status is not None and status in spec.preempted:
         return  # judged inconclusive once the device is known to be alive
     if spec.liberal and answers and status != 400:
-        note(f"TP-TOR-{stem}: answered {said}: the liberal alternative RFC 4475 §{spec.section} allows (accepted)")
+        note(f"TP-TOR-{stem}: answered {said}: the liberal alternative {_cite(spec)} allows (accepted)")
         return
     if spec.silence and final is None and not any(r.status > 100 for r in answers):
-        note(f"TP-TOR-{stem}: not answered: the alternative RFC 4475 §{spec.section} allows (discarded)")
+        note(f"TP-TOR-{stem}: not answered: the alternative {_cite(spec)} allows (discarded)")
         return
     wanted = "/".join(map(str, sorted(spec.expect))) if spec.expect != ANY_REJECTION else "a 4xx-6xx rejection"
     alternatives = [a for a, on in (("a liberal accept", spec.liberal), ("no answer", spec.silence)) if on]
@@ -468,7 +472,7 @@ def _make(stem: str) -> Callable[..., None]:
     def test(sip_peer, sip_profile, sip_should) -> None:
         _run(stem, sip_peer, sip_profile, sip_should)
 
-    section = f"RFC 4475 §{spec.section}" if spec.section != "none" else "RFC 4475 Appendix A"
+    section = _cite(spec)
     test.__name__ = f"test_rfc4475_{stem}"
     test.__qualname__ = test.__name__
     quoted = f"\"{spec.quote}\"" if spec.section != "none" else spec.quote

@@ -334,7 +334,8 @@ _PRACK_481_DOC = """§3: "If a PRACK request is received by the UA core that doe
 @pytest.mark.sip_purpose("TP-REL-009", "A PRACK whose RAck has another RSeq is answered 481", "RFC 3262 §3",
                          "RFC 3262 §7.2")
 def test_s3_prack_wrong_rseq_481(sip_peer, sip_profile):
-    _wrong_prack(sip_peer, sip_profile, lambda rseq, cseq, method: f"{rseq + 1} {cseq} {method}")
+    # An RSeq well away from the pending one: RSeq + 1 could belong to a later reliable 1xx already sent.
+    _wrong_prack(sip_peer, sip_profile, lambda rseq, cseq, method: f"{rseq + 1000} {cseq} {method}")
 
 
 @pytest.mark.sip_faults("prack-481-never")
