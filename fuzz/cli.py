@@ -151,10 +151,11 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         host, port, transport, uri = _target(target_text, args.transport, args.dut_cmd)
     except ValueError as exc:
         return _usage("fuzz", str(exc))
-    if transport == "sctp" and not sctp_available():
-        print("sipcert fuzz: skipped: SCTP is not available on this machine (no kernel SCTP support); "
-              "choose --transport udp, tcp, tls, ws or wss", file=sys.stderr)
-        return 0
+    if transport == "sctp":
+        ok, reason = sctp_available()
+        if not ok:
+            print(f"sipcert fuzz: skipped: {reason}; choose --transport udp, tcp, tls, ws or wss", file=sys.stderr)
+            return 0
     findings = Path(args.findings)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     if args.resume and args.seed is not None and (findings / "campaign.json").exists():
