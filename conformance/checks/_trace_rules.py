@@ -594,7 +594,17 @@ def _answers_to_retransmissions(
                 continue
             nxt = after[0]
             if status < 200:
-                ok = _status(nxt) == status or _status(nxt) >= 200
+                # A newer provisional may have been under way when the retransmission arrived (a 180 right after the
+                # 100): then that one is the most recent, and its repetition is the answer. Any repetition of a
+                # provisional sent before it, or a final response, passes.
+                seen = {(_status(r), to_tag(_rsp(r))) for r in before}
+                ok = False
+                for r in after:
+                    key = (_status(r), to_tag(_rsp(r)))
+                    if key[0] >= 200 or key in seen:
+                        ok = True
+                        break
+                    seen.add(key)
             else:
                 ok = _status(nxt) == status and to_tag(_rsp(nxt)) == to_tag(_rsp(last))
             if not ok:

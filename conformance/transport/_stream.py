@@ -51,6 +51,12 @@ class _StreamFlow(asyncio.Protocol):
         self.remote = sockaddr_address(transport.get_extra_info("peername"))
         self.local = sockaddr_address(transport.get_extra_info("sockname"))
         self.since = self._endpoint._loop.time()
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM \
+                and self._endpoint._proto in (0, socket.IPPROTO_TCP):
+            # asyncio sets TCP_NODELAY only on sockets made with proto=IPPROTO_TCP; these were made with proto 0, so
+            # without this Nagle holds a second small message until the first is ACKed (40 ms of delayed ACK)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._endpoint.closed:
             self._closing = True
             self._transport.abort()
