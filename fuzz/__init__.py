@@ -31,8 +31,6 @@ __all__ = [
     "Verdict",
     "case",
     "load_finding",
-    "minimise",
-    "mutate",
     "replay",
     "reproduce",
 ]
@@ -56,12 +54,10 @@ _WHERE = {
     "MessageMutation": "mutate",
     "Mutated": "mutate",
     "OPERATORS": "mutate",
-    "mutate": "mutate",
     "ProcessDevice": "oracles",
     "ExternalDevice": "oracles",
     "Prober": "oracles",
     "Verdict": "oracles",
-    "minimise": "minimise",
 }
 
 
