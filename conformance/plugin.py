@@ -276,6 +276,8 @@ def sip_device(sip_settings: SipSettings) -> Iterator[Target]:
 
     t = sip_settings.profile.timers
     role = sip_settings.role
+    aor = sip_settings.profile.aor or ""
+    domain = aor.split("@", 1)[1].split(":", 1)[0].split(";", 1)[0] if "@" in aor else None
     with Device(
         role=role,
         transport=sip_settings.transport,
@@ -283,6 +285,10 @@ def sip_device(sip_settings: SipSettings) -> Iterator[Target]:
         t1=t.t1,
         t2=t.t2,
         t4=t.t4,
+        # The registrar is responsible for the profile's domain (§10.3 step 5: others get 404), and asks for a
+        # Min-Expires short enough that the expiry purposes can watch a binding lapse.
+        domain=domain,
+        min_expires=5,
     ) as dev:
         scheme = "sips" if sip_settings.transport in ("tls", "wss") else "sip"
         target = Target(f"{scheme}:127.0.0.1:{dev.port};transport={sip_settings.transport}", "127.0.0.1", dev.port,

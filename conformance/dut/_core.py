@@ -287,6 +287,10 @@ class DeviceCore:
         if self._robustness(msg):
             return
         fatal = [d for d in msg.fatal_defects if not (d.code == "bad-version" and self.config.fault("no-505"))]
+        if fatal and not msg.via:
+            # §8.2.6.2 / §18.2.2: no usable Via, no valid response to send (and nowhere defined to send it).
+            log.warning("dropped %s: no usable Via to answer it on", msg.start_line)
+            return
         if fatal:
             # Answered statelessly: a request this broken does not make a transaction (nor an automatic 100 Trying,
             # which could not even be built from it); a retransmission gets the same answer again.

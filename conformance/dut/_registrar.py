@@ -35,6 +35,8 @@ class Binding:
     expires_at: float
     call_id: str
     cseq: int
+    #: The q-value the REGISTER gave (RFC 3261 §10.2.1.2), listed back with the binding.
+    q: str | None = None
 
     def remaining(self, now: float) -> int:
         return max(0, math.ceil(self.expires_at - now - 1e-9))
@@ -132,7 +134,7 @@ class Registrar:
             self._ok(tx, key, now)
             return
         default = req.expires if req.expires is not None else cfg.default_expires
-        changes: list[tuple[tuple[object, ...] | str, str, int]] = []
+        changes: list[tuple[tuple[object, ...] | str, str, int, str | None]] = []
         for na in req.contact:
             raw = na.param("expires")
             expires = int(raw) if raw is not None and raw.isdigit() else default
@@ -146,14 +148,14 @@ class Registrar:
                 if not fault("no-500-cseq"):
                     core.respond(tx, 500, "Server Internal Error (CSeq out of order)")
                     return
-            changes.append((ckey, na.uri_text, expires))
+            changes.append((ckey, na.uri_text, expires, na.param("q")))
         if changes:
             table = self.bindings.setdefault(key, {})
-            for ckey, uri_text, expires in changes:
+            for ckey, uri_text, expires, q in changes:
                 if expires == 0:
                     table.pop(ckey, None)
                 else:
-                    table[ckey] = Binding(uri_text, now + expires, call_id, cseq)
+                    table[ckey] = Binding(uri_text, now + expires, call_id, cseq, q or None)
             if not table:
                 del self.bindings[key]
         self._ok(tx, key, now)
@@ -165,6 +167,7 @@ class Registrar:
         if not fault("bindings-not-listed"):
             for b in self.bindings.get(key, {}).values():
                 expires = "" if fault("no-contact-expires") else f";expires={b.remaining(now)}"
-                headers.append(("Contact", f"<{b.uri_text}>{expires}"))
+                q = f";q={b.q}" if b.q else ""
+                headers.append(("Contact", f"<{b.uri_text}>{expires}{q}"))
         headers.append(("Date", core.date()))
         core.respond(tx, 200, headers=headers)
