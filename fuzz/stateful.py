@@ -164,6 +164,9 @@ class _State:
     last: Request | None = None
     stop: bool = False
     steps: tuple[Step, ...] = ()
+    pracked: set[int] = field(default_factory=set)
+    #: The PRACK step was the mutated one: its reliable provisional response gets a proper PRACK when retransmitted.
+    recover_prack: bool = False
 
 
 class CaseDriver:
@@ -252,6 +255,8 @@ class CaseDriver:
         if method == "PRACK":
             if st.reliable is None or st.reliable.cseq is None:
                 return None
+            if st.reliable.rseq is not None:
+                st.pracked.add(st.reliable.rseq)
             cseq = st.dialog.next_cseq() if st.dialog is not None else peer.next_cseq()
             return build_prack(st.invite, st.reliable, cseq, via)
         if st.dialog is None:
@@ -303,14 +308,27 @@ class CaseDriver:
     async def _send_plain(self, peer: AsyncPeer, ep: Endpoint, step: Step, req: Request, st: _State) -> None:
         if req.method == "ACK":
             if step.name == "ACK" and st.invite_final is None and st.invite_handle is not None:
-                # the 2xx to the INVITE may still be on its way (after a PRACK)
-                try:
-                    resp = await peer.final_response(st.invite_handle, self.timeouts.step)  # type: ignore[arg-type]
-                except AssertionError:
-                    st.stop = True
-                    return
+                # the 2xx to the INVITE may still be on its way (after a PRACK); every further reliable
+                # provisional response is PRACKed on the way (RFC 3262 §4), as a real UAC would
                 assert st.invite is not None
-                await self._learn(Step("INVITE", "INVITE"), st.invite, resp, st, ep)
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + self.timeouts.step
+                while st.invite_final is None:
+                    try:
+                        resp = await peer.transaction_response(st.invite_handle, None,  # type: ignore[arg-type]
+                                                               max(0.0, deadline - loop.time()))
+                    except AssertionError:
+                        st.stop = True
+                        return
+                    await self._learn(Step("INVITE", "INVITE"), st.invite, resp, st, ep)
+                    recover = st.recover_prack and resp.rseq in st.pracked
+                    if resp.rseq is not None and resp.status < 200 and (resp.rseq not in st.pracked or recover):
+                        st.pracked.add(resp.rseq)
+                        st.recover_prack = False
+                        cseq = st.dialog.next_cseq() if st.dialog is not None else peer.next_cseq()
+                        with contextlib.suppress(Exception):
+                            await peer.request(build_prack(st.invite, resp, cseq, peer.via(ep)), self.target,
+                                               endpoint=ep)
                 if st.dialog is not None:
                     req = st.dialog.create_ack(st.invite, via=peer.via(ep))
             if st.invite_final is not None and st.invite_final.status >= 300:
@@ -342,6 +360,7 @@ class CaseDriver:
     ) -> None:
         before = {id(i.message) for i in peer.inbox}
         start = len(peer.inbox)
+        st.recover_prack = step.method == "PRACK"
         await peer.send(data, self.target, endpoint=ep)
         wait = 0.02 if step.method == "ACK" else self.timeouts.mutated  # nobody answers an ACK
         with contextlib.suppress(AssertionError):
