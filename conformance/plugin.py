@@ -631,8 +631,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         keep: list[pytest.Item] = []
         drop: list[pytest.Item] = []
         for item in items:
-            mark = item.get_closest_marker("sip_requires")
-            wanted = mark.kwargs.get("role") if mark is not None else None
+            wanted = next((m.kwargs["role"] for m in item.iter_markers("sip_requires") if m.kwargs.get("role")), None)
             (drop if wanted is not None and wanted != role else keep).append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)

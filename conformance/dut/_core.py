@@ -287,8 +287,8 @@ class DeviceCore:
         if self._robustness(msg):
             return
         fatal = [d for d in msg.fatal_defects if not (d.code == "bad-version" and self.config.fault("no-505"))]
-        if fatal and not msg.via:
-            # §8.2.6.2 / §18.2.2: no usable Via, no valid response to send (and nowhere defined to send it).
+        if fatal and not msg.has_header("Via"):
+            # §8.2.6.2 / §18.2.2: no Via, no valid response to send (a malformed Via is still copied back verbatim).
             log.warning("dropped %s: no usable Via to answer it on", msg.start_line)
             return
         if fatal:
@@ -564,7 +564,7 @@ class DeviceCore:
         source = self.current_source
         if source is None or message.method == "ACK":
             return
-        if not message.via:
+        if not message.has_header("Via"):
             # §8.2.6.2: the response's Via MUST equal the request's, and §18.2.2 routes responses by it: without a
             # usable Via no valid response exists, so the request is dropped (RFC 4475 §3.1.2's messages allow it).
             log.warning("dropped %s: no usable Via to answer it on", message.start_line)
