@@ -92,14 +92,14 @@ def bench_boofuzz(seconds: float) -> tuple[int, float]:
 def time_to_find(fault: str, scenario: str | None, limit: float, seed: int) -> tuple[float | None, int, str]:
     with ProcessDevice(f"{DUT} --fault {fault}") as dev, tempfile.TemporaryDirectory() as tmp:
         cfg = CampaignConfig(target_uri="sip:127.0.0.1;transport=udp", seed=seed, cases=None, duration=limit,
-                             findings_dir=Path(tmp), scenarios=(scenario,) if scenario else None, batch=16,
+                             findings_dir=Path(tmp), scenarios=(scenario,) if scenario else None, batch=32,
                              minimise=False, catalogue=False, stop_on=("crash", "hang"), probe_timeout=0.25)
         start = time.monotonic()
         s = asyncio.run(Campaign(cfg, dev).run())
         found = [f for f in s.findings if f.kind in ("crash", "hang")]
         if not found:
             return None, s.cases, ""
-        return time.monotonic() - start, s.next_case, f"{found[0].scenario}/{found[0].step} {found[0].exit or 'hang'}"
+        return time.monotonic() - start, found[0].case, f"{found[0].scenario}/{found[0].step} {found[0].exit or 'hang'}"
 
 
 def main() -> int:
@@ -127,7 +127,7 @@ def main() -> int:
             if took is None:
                 print(f"  {fault:24} {label:16} not found in {args.find_limit:g} s ({n} cases)")
             else:
-                print(f"  {fault:24} {label:16} {took:6.1f} s (case {n - 1} or before: {what})")
+                print(f"  {fault:24} {label:16} {took:6.1f} s (case {n}: {what})")
     return 0
 
 

@@ -209,7 +209,7 @@ def test_robustness_fault_found_minimised_replayed(
     cmd = f"{base} --fault {fault}"
     with ProcessDevice(cmd) as dev:
         cfg = CampaignConfig(target_uri="sip:127.0.0.1;transport=udp", seed=seed, cases=cases, batch=batch,
-                             findings_dir=tmp_path, scenarios=(scenario,), catalogue=False, probe_timeout=0.25,
+                             findings_dir=tmp_path, scenarios=(scenario,), catalogue=False, probe_timeout=0.5,
                              minimise_tests=10, minimise_seconds=4)
         summary = asyncio.run(Campaign(cfg, dev).run())
     found = [f for f in summary.findings if f.kind == kind]
@@ -225,9 +225,9 @@ def test_robustness_fault_found_minimised_replayed(
     from conformance.cli import main
 
     assert main(["replay", str(folder), "--target", "sip:127.0.0.1;transport=udp", "--dut-cmd", cmd,
-                 "--timeout", "0.25"]) == 0
+                 "--timeout", "0.5"]) == 0
     assert main(["replay", str(folder), "--target", "sip:127.0.0.1;transport=udp", "--dut-cmd", base,
-                 "--timeout", "0.25"]) == 1
+                 "--timeout", "0.5"]) == 1
 
 
 # -- campaign, resume, CLI -------------------------------------------------------------------------------------------
