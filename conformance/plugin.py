@@ -158,7 +158,7 @@ def _builtin_profile(role: str, transport: str, t1_ms: int) -> DeviceProfile:
         transports=(transport,),
         aor="sip:dut@127.0.0.1",
         methods=("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "PRACK", "INFO", "UPDATE", "MESSAGE", "REGISTER"),
-        extensions=("100rel",),
+        extensions=("100rel", "rport"),
         timers=Timers(t1_ms=t1_ms, t2_ms=max(4000, t1_ms * 8), t4_ms=5000),
         source="<built-in>",
     )
@@ -395,10 +395,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
-    """After the test body: run the passive rules on every message the device sent. MUST → fail; SHOULD → warn."""
-    result = yield
+    """After the test body: run the passive rules on every message the device sent. MUST → fail; SHOULD → warn.
+
+    They run whatever the body's outcome (a failed purpose still reports which rules the device broke), except
+    after a skip; the body's own exception, if any, is re-raised afterwards."""
+    failure: BaseException | None = None
+    try:
+        result = yield
+    except pytest.skip.Exception:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - re-raised below, after the passive checks
+        failure = exc
+        result = None
     info = item.stash.get(_ITEM_FINDINGS, None)
     if info is None:
+        if failure is not None:
+            raise failure
         return result
     from .checks import Context, check_trace, split_by_level
 
@@ -423,6 +435,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     info["warnings"] = [*warnings, *(w for w in info.get("explicit_warnings", []) if w.rule_id not in seen)]
     for w in warnings:
         item.warn(pytest.PytestWarning(f"{w.rule_id} ({w.citation}) SHOULD: {w.message}"))
+    if failure is not None:
+        raise failure
     if violations:
         lines = [f"the device broke {len(violations)} MUST rule(s):"]
         lines += [f"  {v.rule_id} ({v.citation}): {v.message}" for v in violations]

@@ -9,6 +9,7 @@ from testcases._support import options
 pytestmark = pytest.mark.sip_requires(role="uas")
 
 
+@pytest.mark.sip_faults("content-length-wrong", "cseq-number-wrong", "syntax-error", "syntax-minor", "provisional-non-invite", "no-content-length")
 @pytest.mark.sip_purpose("TP-OPT-001", "OPTIONS is answered 200 with the request's identifiers", "RFC 3261 §11.2",
                          "RFC 3261 §8.2.6.2")
 def test_s11_2_options_answered_200(sip_peer, sip_profile):
@@ -19,6 +20,7 @@ def test_s11_2_options_answered_200(sip_peer, sip_profile):
     assert final.status == 200, f"OPTIONS was answered {final.status} {final.reason}"
 
 
+@pytest.mark.sip_faults("options-no-capabilities")
 @pytest.mark.sip_purpose("TP-OPT-002", "200 to OPTIONS lists the device's methods in Allow", "RFC 3261 §11.2",
                          "RFC 3261 §20.5")
 def test_s11_2_options_200_lists_allow(sip_peer, sip_profile, sip_should):

@@ -64,6 +64,7 @@ def _race_lost(peer, call, cancel: Request) -> bool:
             and 200 <= final.status < 300)
 
 
+@pytest.mark.sip_faults("cancel-no-487")
 @pytest.mark.sip_purpose("TP-CAN-001", "CANCEL of a pending INVITE: 200 to the CANCEL, 487 to the INVITE",
                          "RFC 3261 §9.2")
 @pytest.mark.sip_faults("cancel-481-always", "cancel-no-200")
@@ -94,6 +95,7 @@ def test_s9_2_cancel_pending_invite(sip_peer, sip_profile, calls, sip_should):
                f"after the CANCEL was answered 200 the INVITE was {outcome}, not 487 at once")
 
 
+@pytest.mark.sip_faults("cancel-to-tag-differs")
 @pytest.mark.sip_purpose("TP-CAN-002", "The 487 has the To tag of the INVITE's provisional; so has the 200 to CANCEL",
                          "RFC 3261 §8.2.6.2", "RFC 3261 §9.2")
 def test_s9_2_487_and_cancel_200_keep_to_tag(sip_peer, sip_profile, calls, sip_should):

@@ -52,6 +52,7 @@ def _bye_ok(peer, profile, call) -> None:
 # -- accepting the call --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.sip_faults("require-unsupported")
 @pytest.mark.sip_purpose("TP-INV-001", "INVITE is accepted with a 2xx whose To tag all its non-100 responses share",
                          "RFC 3261 §13.3.1.4", "RFC 3261 §13.3.1.1", "RFC 3261 §8.2.6.2")
 @pytest.mark.sip_faults("unstable-to-tag")
@@ -292,6 +293,7 @@ def test_s13_3_1_4_ack_stops_2xx_retransmissions(sip_peer, sip_profile, calls):
     _bye_ok(sip_peer, sip_profile, call)
 
 
+@pytest.mark.sip_faults("no-bye-after-ack-timeout")
 @pytest.mark.sip_purpose("TP-INV-011", "Without ACK for 64*T1 the 2xx retransmissions stop and the session ends with BYE",
                          "RFC 3261 §13.3.1.4", "RFC 3261 §14.2", "RFC 3261 §15", "RFC 6026 §8.1")
 @pytest.mark.sip_timer(38)
@@ -601,6 +603,7 @@ def test_s17_2_1_invite_retransmission_in_proceeding_gets_provisional(sip_peer, 
         f"provisional was {latest.status} with To {latest.header('To')!r}")
 
 
+@pytest.mark.sip_faults("no-allow-supported-2xx")
 @pytest.mark.sip_purpose("TP-INV-021", "The 2xx to INVITE lists Allow (with ACK, BYE, CANCEL, INVITE) and Supported",
                          "RFC 3261 §13.3.1.4", "RFC 3261 §13.1", "RFC 3261 §20.5")
 @pytest.mark.sip_faults("allow-incomplete")

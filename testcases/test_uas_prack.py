@@ -272,6 +272,7 @@ def test_s3_matching_prack_answered_2xx(sip_peer, sip_profile):
         finish(sip_peer, sip_profile, rc)
 
 
+@pytest.mark.sip_faults("retransmit-after-prack")
 @pytest.mark.sip_purpose("TP-REL-008", "Retransmissions of a reliable 1xx cease after its PRACK", "RFC 3262 §3")
 def test_s3_retransmission_stops_after_prack(sip_peer, sip_profile, sip_should):
     """§3: "The retransmissions of the reliable provisional response cease when a matching PRACK is received by the

@@ -299,6 +299,7 @@ def test_s17_ack_for_2xx_not_answered(sip_peer, sip_profile):
     )
 
 
+@pytest.mark.sip_faults("trying-to-tag")
 @pytest.mark.sip_purpose("TP-TXN-008", "An INVITE gets 100 Trying within 200 ms unless answered sooner",
                          "RFC 3261 §17.2.1")
 @pytest.mark.sip_timer(1)
