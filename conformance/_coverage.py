@@ -56,8 +56,8 @@ def purposes() -> list[Purpose]:
             if purpose is None:
                 continue
             args = list(purpose.args)  # type: ignore[attr-defined]
-            role = next((m.kwargs.get("role") for m in marks if getattr(m, "name", "") == "sip_requires"
-                         and m.kwargs.get("role")), None)  # type: ignore[attr-defined]
+            role = next((m.kwargs.get("role") for m in marks  # type: ignore[attr-defined]
+                         if getattr(m, "name", "") == "sip_requires" and m.kwargs.get("role")), None)  # type: ignore[attr-defined]
             faults = tuple(n for m in marks if getattr(m, "name", "") == "sip_faults" for n in m.args)  # type: ignore[attr-defined]
             timer = next((float(m.args[0]) for m in marks if getattr(m, "name", "") == "sip_timer" and m.args), None)  # type: ignore[attr-defined]
             variants = 1

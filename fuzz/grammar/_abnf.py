@@ -259,6 +259,7 @@ class _ElementsParser:
         m = re.compile(r"(\d*)\*(\d*)|(\d+)").match(self.s, self.i)
         if m:
             self.i = m.end()
+            hi: int | None
             if m.group(3) is not None:
                 lo = hi = int(m.group(3))
             else:

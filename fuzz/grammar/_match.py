@@ -469,10 +469,10 @@ class _Deriver:
         if goal is None:
             return None
         cuts = []
-        st: tuple[int, int] | None = goal
-        while st is not None:
-            cuts.append(st[0])
-            st = parent[st]
+        cur: tuple[int, int] | None = goal
+        while cur is not None:
+            cuts.append(cur[0])
+            cur = parent[cur]
         cuts.reverse()
         out: list[Span] = []
         for a, b in zip(cuts, cuts[1:], strict=False):

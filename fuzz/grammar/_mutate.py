@@ -259,8 +259,8 @@ def near_misses(
     # overlong ----------------------------------------------------------------
     for sp in _pick(rng, words, 2):
         text = s[sp.start : sp.end] or "a"
-        for n in OVERLONG_LENGTHS:
-            emit("overlong", splice(sp, (text * (n // len(text) + 1))[:n]), sp.rule)
+        for length in OVERLONG_LENGTHS:
+            emit("overlong", splice(sp, (text * (length // len(text) + 1))[:length]), sp.rule)
     # bad-char ----------------------------------------------------------------
     for sp in _pick(rng, tight, 3):
         allowed = facts.allowed(sp.rule)
