@@ -245,6 +245,10 @@ def build_response(
     """
     if not 100 <= status <= 699:
         raise BuildError(f"status {status} is not from 100 to 699")
+    missing = [name for name in ("Via", "From", "To", "Call-ID", "CSeq") if request.header(name) is None]
+    if missing:
+        # §8.2.6.2 copies them from the request: a request without them has no valid response (see raw_message).
+        raise BuildError(f"the request has no {', '.join(missing)} to copy into a response (RFC 3261 §8.2.6.2)")
     head = [f"SIP/2.0 {status} {reason if reason is not None else REASON_PHRASES.get(status, 'Unknown')}"]
     head += [f"{h.name}: {h.value}" for h in request.header_fields("Via")]
     if record_route is None:
@@ -287,22 +291,7 @@ def build_ack_for_non2xx(invite: Request, response: Response) -> Request:
     "ACK"." and "If the INVITE request whose response is being acknowledged had Route header fields, those header
     fields MUST appear in the ACK."
     """
-    cseq = invite.cseq
-    if cseq is None or not invite.via:
-        raise BuildError("the INVITE has no valid CSeq or Via")
-    head = [
-        f"ACK {invite.uri_text} SIP/2.0",
-        f"Via: {invite.via[0].raw}",
-        f"Max-Forwards: {invite.max_forwards if invite.max_forwards is not None else 70}",
-        f"To: {response.header('To')}",
-        f"From: {invite.header('From')}",
-        f"Call-ID: {invite.header('Call-ID')}",
-        f"CSeq: {cseq.number} ACK",
-    ]
-    head += [f"Route: {r}" for r in invite.header_values("Route")]
-    msg = _strict(_finish(head, b"", None))
-    assert isinstance(msg, Request)
-    return msg
+    return _hop_request("ACK", invite, response.header("To") or "")
 
 
 def build_cancel(invite: Request) -> Request:
@@ -314,17 +303,23 @@ def build_cancel(invite: Request) -> Request:
     request being cancelled contains a Route header field, the CANCEL request MUST include that Route header
     field's values." It carries no Require or Proxy-Require.
     """
+    return _hop_request("CANCEL", invite, invite.header("To") or "")
+
+
+def _hop_request(method: str, invite: Request, to: str) -> Request:
+    """ACK for a non-2xx and CANCEL share their construction: the original request's Request-URI, Call-ID, From,
+    CSeq number, Route and its top Via only, with ``to`` as To and ``method`` in CSeq."""
     cseq = invite.cseq
     if cseq is None or not invite.via:
         raise BuildError("the request has no valid CSeq or Via")
     head = [
-        f"CANCEL {invite.uri_text} SIP/2.0",
+        f"{method} {invite.uri_text} SIP/2.0",
         f"Via: {invite.via[0].raw}",
         f"Max-Forwards: {invite.max_forwards if invite.max_forwards is not None else 70}",
-        f"To: {invite.header('To')}",
+        f"To: {to}",
         f"From: {invite.header('From')}",
         f"Call-ID: {invite.header('Call-ID')}",
-        f"CSeq: {cseq.number} CANCEL",
+        f"CSeq: {cseq.number} {method}",
     ]
     head += [f"Route: {r}" for r in invite.header_values("Route")]
     msg = _strict(_finish(head, b"", None))
