@@ -455,3 +455,19 @@ def test_helpers() -> None:
     )
     msg = build_request("OPTIONS", BOB, from_=name_addr(ALICE, 'A "q" \\', tag="1"), to=name_addr(BOB), via=TOP_VIA)
     assert msg.from_ is not None and msg.from_.display_name == 'A "q" \\'
+
+
+def test_build_response_refuses_a_request_without_the_headers_it_must_copy() -> None:
+    """§8.2.6.2 copies From, Call-ID, CSeq and Via into the response: for a request lacking one there is no valid
+    response to build, and the builder must not invent one (it once wrote 'Call-ID: None')."""
+    from conformance.sip import BuildError, parse, raw_message
+
+    req = parse(
+        raw_message(
+            "OPTIONS sip:x@127.0.0.1 SIP/2.0",
+            [("Via", "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKa"), ("From", "<sip:a@127.0.0.1>;tag=1"),
+             ("To", "<sip:x@127.0.0.1>"), ("CSeq", "1 OPTIONS"), ("Max-Forwards", "70")],
+        )
+    ).message
+    with pytest.raises(BuildError, match="no Call-ID"):
+        build_response(req, 400)
