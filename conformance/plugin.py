@@ -475,10 +475,8 @@ def _verdict(report: pytest.TestReport) -> tuple[str, str | None]:
         reason = message if isinstance(message, str) else message[0]
         if report.when != "call":
             return "error", reason[:2000]
-        text = report.longreprtext
-        if "AssertionError" in text or "ExpectationFailed" in text or "Failed:" in text or "assert " in text:
-            return "fail", reason[:2000]
-        return "error", reason[:2000]
+        kinds = [str(v) for k, v in report.user_properties if k == "sipcert-failure-kind" and v]
+        return (kinds[-1] if kinds else "error"), reason[:2000]
     return "pass", None
 
 
@@ -494,6 +492,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     info = item.stash.get(_ITEM_FINDINGS, {})
     tp_id, title, rfc, etsi = _purpose(item)
+    # fail: the device did not do what a requirement says (an assertion, an expectation, pytest.fail); error:
+    # anything else went wrong (decided by the exception's type, never by searching the failure text).
+    excinfo = call.excinfo
+    failure_kind = None
+    if excinfo is not None and not excinfo.errisinstance(pytest.skip.Exception):
+        failure_kind = "fail" if excinfo.errisinstance((AssertionError, pytest.fail.Exception)) else "error"
+    report.user_properties.append(("sipcert-failure-kind", failure_kind or ""))
     report.user_properties.append(
         ("sipcert", json.dumps({
             "id": tp_id,
