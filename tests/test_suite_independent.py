@@ -130,6 +130,7 @@ _DROPS_CALL = (
 #: Purposes seen with more than one outcome in repeated runs (see the README for the runs and their outcomes).
 RACES: dict[str, tuple[Race, ...]] = {
     "sipp-uas": (
+        Race("TP-CAN-001", (("inconclusive", _NONE), ("fail", frozenset({_TO_TAG}))), _CANCEL, _AT_ONCE),
         Race("TP-CAN-006", (("inconclusive", _NONE), ("fail", frozenset({_TO_TAG}))), _CANCEL, _AT_ONCE),
         Race("TP-CAN-007", (("inconclusive", _NONE), ("fail", frozenset({_RECEIVED, _TO_TAG}))), _CANCEL, _AT_ONCE),
         Race("TP-CAN-008", (("inconclusive", _NONE), ("fail", frozenset({_TO_TAG}))), _CANCEL, _AT_ONCE),
