@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from uuid import uuid4
 
-from conformance.peer import ExpectationFailed, Incoming, Peer, response
+from conformance.peer import ExpectationFailed, Incoming, Peer, response, with_wrong_branch
 from conformance.profile import DeviceProfile
 from conformance.sip import (
     NameAddr,
@@ -203,6 +203,27 @@ def end_call(peer: Peer, profile: DeviceProfile, invite: Request, final: Respons
             peer.final_response(peer.request(bye, addr), timeout)
         except ExpectationFailed:
             pass
+
+
+def merged_invites(peer: Peer, profile: DeviceProfile) -> tuple[Request, Response | None, float]:
+    """An INVITE in a client transaction, then at once a copy that differs only in its top-Via branch (a merged
+    request, RFC 3261 §8.2.2.2). Returns the copy, the final response on the copy's own branch (or ``None``) and the
+    wait used; both calls are ended before returning, so the caller only judges."""
+    first = invite_request(peer, profile)
+    second = with_wrong_branch(first)
+    assert isinstance(second, Request)
+    tx = peer.request(first, profile.target.address)
+    peer.send(bytes(second), profile.target.address)
+    wait = answer_wait(profile)
+    got = final_to(peer, call_id=second.call_id, branch=second.transaction_branch, timeout=wait)
+    try:
+        first_final = peer.final_response(tx, wait)
+    except ExpectationFailed:
+        first_final = None
+    end_call(peer, profile, second, got)
+    if first_final is not None and 200 <= first_final.status < 300:
+        end_call(peer, profile, first, first_final)
+    return second, got, wait
 
 
 def baseline_options(peer: Peer, profile: DeviceProfile) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.peer import ExpectationFailed, with_wrong_branch
+from conformance.peer import ExpectationFailed
 from conformance.plugin import inconclusive
 from conformance.sip import Request, Response, build_cancel, name_addr
 from conformance.sip.state import Dialog
@@ -23,6 +23,7 @@ from testcases._requests import (
     end_call,
     final_to,
     invite_request,
+    merged_invites,
     quiet_time,
     quoting,
     same_name_addr,
@@ -753,20 +754,7 @@ def test_s8_2_2_2_merged_request_gets_482(sip_peer, sip_profile, sip_should):
 
     Two INVITEs, identical but for the top Via branch, back to back. The second must not be processed (no 2xx: the
     device did not check it against the ongoing transaction); 482 is the SHOULD."""
-    first = invite_request(sip_peer, sip_profile)
-    second = with_wrong_branch(first)
-    assert isinstance(second, Request)
-    tx = sip_peer.request(first, sip_profile.target.address)
-    _send(sip_peer, sip_profile, bytes(second))
-    wait = answer_wait(sip_profile)
-    merged = final_to(sip_peer, call_id=second.call_id, branch=second.transaction_branch, timeout=wait)
-    try:
-        first_final = sip_peer.final_response(tx, wait)
-    except ExpectationFailed:
-        first_final = None
-    end_call(sip_peer, sip_profile, second, merged)
-    if first_final is not None and 200 <= first_final.status < 300:
-        end_call(sip_peer, sip_profile, first, first_final)
+    second, merged, wait = merged_invites(sip_peer, sip_profile)
     assert merged is not None, (
         f"no final response within {wait:g} s to the second INVITE (same From tag, Call-ID and CSeq, another branch)"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.checks import tag_entropy_bits
-from conformance.peer import ExpectationFailed, Incoming, response, with_wrong_branch
+from conformance.peer import ExpectationFailed, Incoming, response
 from conformance.plugin import inconclusive
 from conformance.sip import Request, Response, name_addr, parse
 from testcases._requests import (
@@ -21,6 +21,7 @@ from testcases._requests import (
     end_call,
     final_to,
     invite_request,
+    merged_invites,
     quiet_time,
     responses_to,
     unique,
@@ -236,20 +237,7 @@ def test_s17_2_3_new_branch_is_not_a_retransmission(sip_peer, sip_profile):
     A second INVITE with the same Call-ID, From tag and CSeq but another branch matches no transaction: it is a new
     request (a merged one, §8.2.2.2), answered on its own branch. A device that takes it for a retransmission of the
     first answers only on the first INVITE's branch."""
-    first = invite_request(sip_peer, sip_profile)
-    second = with_wrong_branch(first)
-    assert isinstance(second, Request)
-    tx = sip_peer.request(first, sip_profile.target.address)
-    _send(sip_peer, sip_profile, bytes(second))
-    wait = answer_wait(sip_profile)
-    got = final_to(sip_peer, call_id=second.call_id, branch=second.transaction_branch, timeout=wait)
-    try:
-        first_final = sip_peer.final_response(tx, wait)
-    except ExpectationFailed:
-        first_final = None
-    end_call(sip_peer, sip_profile, second, got)
-    if first_final is not None and 200 <= first_final.status < 300:
-        end_call(sip_peer, sip_profile, first, first_final)
+    second, got, wait = merged_invites(sip_peer, sip_profile)
     assert got is not None, (
         f"the INVITE with a new branch (same Call-ID, From tag, CSeq as one in progress) got no final response on "
         f"its own branch within {wait:g} s: it was taken for a retransmission (RFC 3261 §17.2.3)"
