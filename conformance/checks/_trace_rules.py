@@ -320,6 +320,17 @@ def _invite_for(tv: TraceView, msg: Request) -> Txn | None:
     return None
 
 
+def _cancels(tv: TraceView) -> Iterator[tuple[MessageEntry, Request, Txn]]:
+    """Each CANCEL the device sent, with the INVITE transaction it targets (CANCELs with none are left out)."""
+    for e in _new_requests(tv):
+        msg = _req(e)
+        if msg.method != "CANCEL":
+            continue
+        txn = _invite_for(tv, msg)
+        if txn is not None:
+            yield e, msg, txn
+
+
 @trace_rule(
     "3261-9.1-cancel-matches-invite",
     MUST,
@@ -330,14 +341,7 @@ def _invite_for(tv: TraceView, msg: Request) -> Txn | None:
     AppliesTo(roles=UAC),
 )
 def cancel_matches_invite(entries: Sequence[MessageEntry], ctx: Context) -> Iterator[Issue]:
-    tv = TraceView(entries)
-    for e in _new_requests(tv):
-        msg = _req(e)
-        if msg.method != "CANCEL":
-            continue
-        txn = _invite_for(tv, msg)
-        if txn is None:
-            continue
+    for e, msg, txn in _cancels(TraceView(entries)):
         inv = txn.request
         wrong = []
         if msg.uri_text != inv.uri_text:
@@ -364,14 +368,7 @@ def cancel_matches_invite(entries: Sequence[MessageEntry], ctx: Context) -> Iter
     AppliesTo(roles=UAC),
 )
 def cancel_after_provisional(entries: Sequence[MessageEntry], ctx: Context) -> Iterator[Issue]:
-    tv = TraceView(entries)
-    for e in _new_requests(tv):
-        msg = _req(e)
-        if msg.method != "CANCEL":
-            continue
-        txn = _invite_for(tv, msg)
-        if txn is None:
-            continue
+    for e, _msg, txn in _cancels(TraceView(entries)):
         if not any(r.seq < e.seq and _status(r) < 200 for r in txn.responses):
             yield Issue("CANCEL sent before any provisional response to the INVITE", (txn.requests[0], e))
 
