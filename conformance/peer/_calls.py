@@ -84,13 +84,23 @@ async def run_calls(
     timeout: float = 10.0,
     with_sdp: bool = True,
 ) -> tuple[list[CallResult], float]:
-    """``calls`` calls with at most ``concurrency`` in flight; returns the results and the wall time."""
-    sem = asyncio.Semaphore(concurrency)
+    """``calls`` calls with at most ``concurrency`` in flight; returns the results (in start order) and the wall time.
 
-    async def one() -> CallResult:
-        async with sem:
-            return await place_call(peer, uri, to, timeout=timeout, with_sdp=with_sdp)
+    ``concurrency`` workers each place calls one after the other until ``calls`` have been started, so only the
+    calls in flight exist at any moment (a task per call, made up front, would keep thousands of suspended
+    coroutines alive for the collector to walk).
+    """
+    results: list[CallResult | None] = [None] * calls
+    next_call = 0
+
+    async def worker() -> None:
+        nonlocal next_call
+        while next_call < calls:
+            index = next_call
+            next_call += 1
+            results[index] = await place_call(peer, uri, to, timeout=timeout, with_sdp=with_sdp)
 
     started = time.monotonic()
-    results = await asyncio.gather(*(one() for _ in range(calls)))
-    return list(results), time.monotonic() - started
+    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, calls)))))
+    wall = time.monotonic() - started
+    return [r if r is not None else CallResult(False, error="not placed") for r in results], wall

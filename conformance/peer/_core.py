@@ -55,10 +55,12 @@ class Incoming:
     endpoint: Endpoint
     remote: Address
     flow: int
+    #: The parsed message (the entry holds it only weakly; this keeps it for whoever holds the Incoming).
+    parsed: Request | Response | None = None
 
     @property
     def message(self) -> Request | Response | None:
-        return self.entry.message
+        return self.parsed if self.parsed is not None else self.entry.message
 
     @property
     def time(self) -> float:
@@ -79,8 +81,14 @@ class ClientTransactionHandle:
     terminated: bool = False
     #: The ACK for the 2xx, re-sent for every retransmitted 2xx (RFC 3261 §13.2.2.4); set by :meth:`AsyncPeer.ack_2xx`.
     ack: Request | None = None
-    _event: asyncio.Event = field(default_factory=asyncio.Event)
+    #: the future a ``transaction_response`` call waits on, resolved by :meth:`_wake`
+    _waiter: asyncio.Future[None] | None = None
     _taken: int = 0
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     @property
     def final(self) -> Response | None:
@@ -120,7 +128,8 @@ class AsyncPeer:
         self.inbox: list[Incoming] = []
         self._consumed: set[int] = set()
         self._errors: list[BaseException] = []
-        self._cond: asyncio.Condition | None = None
+        #: futures of the ``expect`` calls waiting for the inbox to grow
+        self._waiters: list[asyncio.Future[None]] = []
         self._table = TransactionTable(self.timers, auto_trying=False)
         self._handles: dict[int, ClientTransactionHandle] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -132,11 +141,6 @@ class AsyncPeer:
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         return asyncio.get_running_loop()
-
-    def _condition(self) -> asyncio.Condition:
-        if self._cond is None:
-            self._cond = asyncio.Condition()
-        return self._cond
 
     async def open(self, transport: str = "udp", *, host: str | None = None, port: int = 0) -> Endpoint:
         """Open a local endpoint (free port by default) and start receiving on it."""
@@ -196,6 +200,7 @@ class AsyncPeer:
                 None,
                 (exc.defect,),
                 note="framing-failed",
+                framed=False,
             )
             self.trace.note(f"stream from {exc.remote} closed after a framing error: {exc.defect}", "warning")
             return
@@ -210,21 +215,19 @@ class AsyncPeer:
     def _on_message(self, received: Received) -> None:
         try:
             stream = received.transport in ("tcp", "tls", "sctp")
-            result = parse(received.data, stream=stream)
-            defects = tuple(received.defects) + result.defects
+            msg = parse(received.data, stream=stream).message
             entry = self.trace.record_message(
                 "received",
                 received.transport,
                 received.local,
                 received.remote,
                 received.data,
-                result.message,
-                defects,
+                msg,
+                tuple(received.defects),
                 endpoint=self.name,
             )
             ep = self._endpoint_of(received)
-            incoming = Incoming(entry, ep, received.remote, received.flow)
-            msg = result.message
+            incoming = Incoming(entry, ep, received.remote, received.flow, msg)
             if isinstance(msg, Response) and self._handles:
                 tx = self._table.receive(msg, self.loop.time(), reliable=ep.transport != "udp")
                 handle = self._handles.get(id(tx)) if tx is not None else None
@@ -237,13 +240,11 @@ class AsyncPeer:
             self._errors.append(exc)
 
     def _notify(self) -> None:
-        cond = self._condition()
-
-        async def wake() -> None:
-            async with cond:
-                cond.notify_all()
-
-        self._spawn(wake())
+        """Wake every ``expect`` waiting for the inbox (no task is made: this runs on the loop's thread)."""
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task: asyncio.Task[None] = self.loop.create_task(coro)
@@ -264,27 +265,27 @@ class AsyncPeer:
             if handle is None:
                 continue
             if isinstance(event, SendMessage):
-                self._spawn(self._send_bytes(bytes(event.message), handle.endpoint, handle.remote, handle.flow,
-                                             note="retransmission" if event.retransmission else ""))
+                self._send_soon(bytes(event.message), handle.endpoint, handle.remote, handle.flow,
+                                note="retransmission" if event.retransmission else "")
             elif isinstance(event, ResponseReceived) and incoming_for is not None and incoming_for[0] is handle:
                 handle.responses.append(incoming_for[1])
                 delivered = True
-                handle._event.set()
+                handle._wake()
                 if handle.ack is not None and 200 <= event.response.status < 300:
                     # §13.2.2.4: "The UAC core MUST generate an ACK request for each 2xx received from the
                     # transaction layer." A retransmitted 2xx means our ACK was lost: send it again.
-                    self._spawn(self._send_bytes(bytes(handle.ack), handle.endpoint, handle.remote, handle.flow,
-                                                 note="ack-retransmission", message=handle.ack))
+                    self._send_soon(bytes(handle.ack), handle.endpoint, handle.remote, handle.flow,
+                                    note="ack-retransmission", message=handle.ack)
             elif isinstance(event, MessageAbsorbed) and incoming_for is not None and incoming_for[0] is handle:
                 delivered = True  # a retransmission the transaction absorbed; it is in the trace
             elif isinstance(event, TransactionTimedOut):
                 handle.timed_out = str(event.timer)
                 self.trace.record_timer(str(event.timer), f"client transaction {handle.tx.branch}", "timed out")
-                handle._event.set()
+                handle._wake()
             elif isinstance(event, TransactionTerminated):
                 handle.terminated = True
                 self._handles.pop(id(tx), None)
-                handle._event.set()
+                handle._wake()
         if incoming_for is not None and not delivered:
             self.inbox.append(incoming_for[1])
             self._notify()
@@ -307,22 +308,42 @@ class AsyncPeer:
             self._errors.append(exc)
 
     # -- sending -------------------------------------------------------------------------------------------------
+    def _send_soon(
+        self, data: bytes, ep: Endpoint, remote: Address, flow: int | None, *, note: str = "", message: Message | None = None
+    ) -> None:
+        """Send from a callback: at once when the endpoint can (a datagram), else in a task. Errors fail the test."""
+        try:
+            used = ep.send_now(data, remote, flow=flow)
+        except Exception as exc:
+            self._errors.append(exc)
+            return
+        if used is None:
+            self._spawn(self._send_bytes(data, ep, remote, flow, note=note, message=message))
+        else:
+            self._record_sent(data, ep, remote, used, note, message)
+
     async def _send_bytes(
         self, data: bytes, ep: Endpoint, remote: Address, flow: int | None, *, note: str = "", message: Message | None = None
     ) -> int:
-        used = await ep.send(data, remote, flow=flow)
+        used = ep.send_now(data, remote, flow=flow)
+        if used is None:
+            used = await ep.send(data, remote, flow=flow)
+        self._record_sent(data, ep, remote, used, note, message)
+        return used
+
+    def _record_sent(
+        self, data: bytes, ep: Endpoint, remote: Address, used: int, note: str, message: Message | None
+    ) -> None:
         local = ep.local
         for f in ep.flows():
             if f.id == used:
                 local = f.local
                 break
         if isinstance(message, Request | Response) and bytes(message) == data:
-            self.trace.record_message("sent", ep.transport, local, remote, data, message, message.defects,
-                                      endpoint=self.name, note=note)
+            self.trace.record_message("sent", ep.transport, local, remote, data, message, endpoint=self.name, note=note)
         else:
             self.trace.record_message("sent", ep.transport, local, remote, data, endpoint=self.name, note=note,
                                       stream=ep.transport in ("tcp", "tls", "sctp"))
-        return used
 
     async def send(
         self,
@@ -382,24 +403,25 @@ class AsyncPeer:
 
     async def expect(self, matcher: Matcher, timeout: float = 5.0, *, consume: bool = True) -> Incoming:
         """Wait for the first unconsumed message that matches; fail with what arrived instead."""
-        cond = self._condition()
         loop = self.loop
         deadline = loop.time() + timeout
-        async with cond:
-            while True:
-                self.raise_errors()
-                for inc in self._pending():
-                    if matcher.matches(inc.message):
-                        if consume:
-                            self._consumed.add(inc.entry.seq)
-                        return inc
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise ExpectationFailed(self._explain(matcher, timeout))
-                try:
-                    await asyncio.wait_for(cond.wait(), remaining)
-                except TimeoutError:
-                    pass
+        while True:
+            self.raise_errors()
+            for inc in self._pending():
+                if matcher.matches(inc.message):
+                    if consume:
+                        self._consumed.add(inc.entry.seq)
+                    return inc
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise ExpectationFailed(self._explain(matcher, timeout))
+            fut: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(fut)
+            timer = loop.call_later(remaining, _settle, fut)
+            try:
+                await fut
+            finally:
+                timer.cancel()
 
     async def collect(self, matcher: Matcher, duration: float) -> list[Incoming]:
         """Every matching message that arrives within ``duration`` seconds (consumed), e.g. to count retransmissions."""
@@ -445,11 +467,14 @@ class AsyncPeer:
                     f"{timeout:g} s; the transaction got: "
                     + (", ".join(str(i.entry.summary) for i in handle.responses) or "nothing")
                 )
-            handle._event.clear()
+            loop = self.loop
+            fut: asyncio.Future[None] = loop.create_future()
+            handle._waiter = fut
+            timer = loop.call_later(remaining, _settle, fut)
             try:
-                await asyncio.wait_for(handle._event.wait(), remaining)
-            except TimeoutError:
-                pass
+                await fut
+            finally:
+                timer.cancel()
 
     async def final_response(self, handle: ClientTransactionHandle, timeout: float = 5.0) -> Response:
         from ._match import response
@@ -528,3 +553,8 @@ class AsyncPeer:
             body=body,
             content_type=content_type,
         )
+
+
+def _settle(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

@@ -189,8 +189,11 @@ def _test_tls(hostnames: tuple[str, ...]) -> TLSConfig:
     return TLSConfig(server=server, client=client, ca_pem=ca.cert_pem.bytes())
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_host(host: str) -> str:
-    """An IP address in its canonical text form (``0:0::1`` → ``::1``); a host name lower-cased; no brackets."""
+    """An IP address in its canonical text form (``0:0::1`` → ``::1``); a host name lower-cased; no brackets.
+
+    Cached: every datagram's source address goes through here, and a test talks to a handful of hosts."""
     host = host.strip("[]")
     try:
         return ipaddress.ip_address(host).compressed
