@@ -37,6 +37,7 @@ class Message:
         "_offset_of",
         "_sdp",
         "version",
+        "__weakref__",
     )
 
     version: str
