@@ -292,10 +292,19 @@ class AsyncPeer:
         self._arm()
 
     def _arm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        """Have the loop call :meth:`_fire` at the table's earliest deadline.
+
+        An armed loop timer that is due no later than that deadline is kept: firing early costs one empty
+        ``handle_timer`` and a re-arm, while cancelling and re-making the loop timer after every message costs a
+        heap push each time (most messages stop one timer and start a later one).
+        """
         deadline = self._table.next_timer()
+        timer = self._timer
+        if timer is not None:
+            if deadline is not None and timer.when() <= deadline:
+                return
+            timer.cancel()
+            self._timer = None
         if deadline is not None and not self._closed:
             self._timer = self.loop.call_at(deadline, self._fire)
 
