@@ -6,6 +6,10 @@
 - :func:`final_to` / :func:`responses_to` wait for what the device answered to bytes sent outside a client
   transaction, matched by Call-ID or branch (a malformed request may lack either).
 - :func:`end_call` leaves no call behind: ACK and BYE for a 2xx, ACK for a 300-699, CANCEL for a pending INVITE.
+- :func:`hop_request` builds the ACK for a 300-699 (§17.1.1.3) or the CANCEL (§9.1) of an INVITE the test sent on the
+  raw path, copying the INVITE's Request-URI, top Via, From, Call-ID and Route as sent: the strict builders refuse an
+  INVITE they would not have made (URI headers in the Request-URI, no branch), and a branch-less request cannot be
+  sent in an RFC 3261 client transaction.
 - :func:`assert_alive` checks, after a request meant to break the device, that it still answers (RFC 4475: "must
   not break").
 
@@ -25,7 +29,6 @@ from conformance.sip import (
     NameAddr,
     Request,
     Response,
-    build_ack_for_non2xx,
     build_cancel,
     canonical_key,
     raw_message,
@@ -42,6 +45,7 @@ __all__ = [
     "final_to",
     "responses_to",
     "end_call",
+    "hop_request",
     "assert_alive",
     "baseline_options",
     "invite_request",
@@ -174,26 +178,65 @@ def invite_request(peer: Peer, profile: DeviceProfile, **kwargs: object) -> Requ
     )
 
 
+def hop_request(method: str, invite: Request, to: str) -> bytes:
+    """The ACK for a 300-699 response (``to`` is the response's To) or the CANCEL (``to`` is the INVITE's To) of
+    ``invite``, on the raw path.
+
+    §17.1.1.3: "The ACK request constructed by the client transaction MUST contain values for the Call-ID, From, and
+    Request-URI that are equal to the values of those header fields in the request passed to the transport by the
+    client transaction (call this the "original request").  The To header field in the ACK MUST equal the To header
+    field in the response being acknowledged.  The ACK MUST contain a single Via header field, and this MUST be equal
+    to the top Via header field of the original request.  The CSeq header field in the ACK MUST contain the same value
+    for the sequence number as was present in the original request, but the method parameter MUST be equal to "ACK"."
+    §9.1: "The Request-URI, Call-ID, To, the numeric part of CSeq, and From header fields in the CANCEL request MUST be
+    identical to those in the request being cancelled, including tags.  A CANCEL constructed by a client MUST have
+    only a single Via header field value matching the top Via value in the request being cancelled."
+
+    The Request-Line is the INVITE's as it went out, with only the method replaced (a Request-URI with URI headers,
+    unusual spacing or an RFC 2543 style request stays as the device saw it); From, Call-ID and Route lines are copied
+    with their spelling. ``ValueError`` when the INVITE has no Via or no CSeq number to copy."""
+    cseq = invite.cseq
+    if cseq is None or not invite.via:
+        raise ValueError(f"{invite.start_line!r} has no Via or no CSeq number: no {method} can match it")
+    line = bytes(invite).split(b"\r\n", 1)[0].split(b"\n", 1)[0].decode("utf-8", "surrogateescape")
+    start = method + line[len(line.split(None, 1)[0]):] if line.split() else line
+    fields: list[tuple[str, str]] = [("Via", invite.via[0].raw), ("Max-Forwards", "70"), ("To", to)]
+    for key in ("from", "call-id"):
+        first = next((h for h in invite.headers if h.key == key), None)
+        if first is not None:
+            fields.append((first.name, first.value))
+    fields.append(("CSeq", f"{cseq.number} {method}"))
+    fields += [(h.name, h.value) for h in invite.headers if h.key == "route"]
+    return raw_message(start, fields, b"")
+
+
 def end_call(peer: Peer, profile: DeviceProfile, invite: Request, final: Response | None, timeout: float = 5.0) -> None:
     """Leave nothing behind on the device for ``invite``, which the test sent outside a client transaction.
 
     A 2xx gets its ACK (§13.2.2.4) and a BYE; a 300-699 its ACK (§17.1.1.3, the INVITE server transaction waits
-    for it); no final response yet (the device is still ringing) a CANCEL (§9.1) and then the ACK for the final
-    response that CANCEL brings."""
+    for it; built by :func:`hop_request`, so that it copies the INVITE as sent); no final response yet (the device
+    is still ringing) a CANCEL (§9.1) and then the ACK for the final response that CANCEL brings. The CANCEL of an
+    INVITE without an RFC 3261 branch (RFC 2543 style) goes on the raw path: it cannot be a client transaction, which
+    is identified by its branch (§17.1.3), and the device matches it by the RFC 2543 rules (§9.2, §17.2.3)."""
     addr = profile.target.address
     if final is None:
         if invite.via:
-            tx = peer.request(build_cancel(invite), addr)
-            try:
-                peer.final_response(tx, timeout)
-            except ExpectationFailed:
-                pass
+            branch = invite.transaction_branch or ""
+            if branch.startswith("z9hG4bK"):
+                tx = peer.request(build_cancel(invite), addr)
+                try:
+                    peer.final_response(tx, timeout)
+                except ExpectationFailed:
+                    pass
+            else:
+                peer.send(hop_request("CANCEL", invite, invite.header("To") or ""), addr)
+                final_to(peer, call_id=invite.call_id, method="CANCEL", timeout=timeout)
         final = final_to(peer, call_id=invite.call_id, branch=invite.transaction_branch, method="INVITE",
                          timeout=timeout)
         if final is None:
             return
     if final.status >= 300:
-        peer.send(build_ack_for_non2xx(invite, final), addr)
+        peer.send(hop_request("ACK", invite, final.header("To") or ""), addr)
         return
     if final.status >= 200 and final.to is not None and final.to.tag:
         dialog = Dialog.from_response(invite, final, secure_transport=profile.target.secure)

@@ -1,0 +1,264 @@
+"""Regression tests of the conformance suite's own logic (``testcases/``), without an independent device.
+
+Each test runs a test purpose, or the helper it relies on, in-process against the built-in reference device
+(``conformance.dut``) or against a scripted stand-in: a second :class:`~conformance.peer.Peer` that answers the way
+the independent device did when the problem was found (docs/independent-devices.md, "sipcert problems"). The
+purpose's verdict is read as the plugin reads it: an ``inconclusive:``/``not-applicable:`` skip, an assertion (fail),
+or a pass with the SHOULD warnings it recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from conformance.peer import ExpectationFailed, Incoming, Peer, any_message
+from conformance.plugin import INCONCLUSIVE, NOT_APPLICABLE
+from conformance.profile import DeviceProfile, Timers, parse_target
+from conformance.sip import Request, Response, build_response, parse, raw_message
+from conformance.sip.state import TimerConfig
+from testcases._requests import edit, end_call, hop_request
+
+T1 = 0.02
+FAST = TimerConfig(t1=T1, t2=0.16, t4=0.2)
+
+
+def profile_for(port: int, *, aor: str | None = "sip:dut@127.0.0.1", extensions: tuple[str, ...] = ("100rel",),
+                roles: tuple[str, ...] = ("uas",)) -> DeviceProfile:
+    return DeviceProfile(
+        name="test device",
+        target=parse_target(f"sip:127.0.0.1:{port};transport=udp"),
+        roles=roles,
+        aor=aor,
+        extensions=extensions,
+        timers=Timers(t1_ms=int(T1 * 1000), t2_ms=160, t4_ms=200),
+    )
+
+
+@dataclass
+class Verdict:
+    """What the plugin would report for one purpose run in-process."""
+
+    verdict: str
+    reason: str = ""
+    warnings: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def run_purpose(fn: Callable[..., None], **fixtures: Any) -> Verdict:
+    """Run a test purpose's function with the given fixtures; ``sip_should`` is recorded when the purpose takes it."""
+    warnings: list[tuple[str, str, str]] = []
+
+    def should(condition: bool, rule_id: str, citation: str, message: str) -> bool:
+        if not condition:
+            warnings.append((rule_id, citation, message))
+        return condition
+
+    fixtures.setdefault("sip_should", should)
+    names = fn.__code__.co_varnames[: fn.__code__.co_argcount]
+    try:
+        fn(**{n: fixtures[n] for n in names})
+    except pytest.skip.Exception as exc:
+        text = str(exc.msg)
+        for prefix, verdict in ((INCONCLUSIVE, "inconclusive"), (NOT_APPLICABLE, "not_applicable")):
+            if text.startswith(prefix):
+                return Verdict(verdict, text[len(prefix):], warnings)
+        return Verdict("inconclusive", text, warnings)
+    except (AssertionError, pytest.fail.Exception, ExpectationFailed) as exc:
+        return Verdict("fail", str(exc), warnings)
+    return Verdict("pass", "", warnings)
+
+
+@contextlib.contextmanager
+def sipcert_peer() -> Iterator[Peer]:
+    with Peer(name="sipcert", timers=FAST) as p:
+        p.open("udp")
+        yield p
+
+
+class StandIn:
+    """A scripted device: a peer on its own thread that hands every request it receives to ``answer``, which sends
+    what it likes (with ``respond`` / ``send_raw``) or nothing. ``requests`` keeps what arrived, in order."""
+
+    def __init__(self, answer: Callable[[StandIn, Incoming], None]) -> None:
+        self.answer = answer
+        self.peer = Peer(name="stand-in", user="dut", timers=FAST)
+        self.endpoint = self.peer.open("udp")
+        self.requests: list[Incoming] = []
+        self._arrived = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.errors: list[BaseException] = []
+
+    @property
+    def port(self) -> int:
+        return self.endpoint.local[1]
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                inc = self.peer.expect(any_message(), 0.05)
+            except ExpectationFailed:
+                continue
+            except BaseException as exc:  # noqa: BLE001 - reported at exit
+                if not self._stop.is_set():
+                    self.errors.append(exc)
+                return
+            if isinstance(inc.message, Response):
+                continue
+            with self._arrived:
+                self.requests.append(inc)
+                self._arrived.notify_all()
+            try:
+                self.answer(self, inc)
+            except BaseException as exc:  # noqa: BLE001 - reported at exit
+                self.errors.append(exc)
+
+    def respond(self, inc: Incoming, status: int, **kwargs: Any) -> Response:
+        assert isinstance(inc.message, Request)
+        resp = build_response(inc.message, status, **kwargs)
+        self.peer.respond(inc, resp)
+        return resp
+
+    def send_raw(self, inc: Incoming, data: bytes) -> None:
+        self.peer.send(data, inc.remote, endpoint=inc.endpoint)
+
+    def wait_for(self, method: str, timeout: float = 2.0) -> Request:
+        """The first request with ``method`` the stand-in received, waiting up to ``timeout`` for it."""
+
+        def found() -> Request | None:
+            return next((i.message for i in self.requests
+                         if isinstance(i.message, Request) and i.message.method == method), None)
+
+        with self._arrived:
+            self._arrived.wait_for(lambda: found() is not None, timeout)
+        got = found()
+        assert got is not None, f"no {method} reached the stand-in within {timeout:g} s (got {self.methods()})"
+        return got
+
+    def methods(self) -> list[str]:
+        return [i.message.method for i in self.requests if isinstance(i.message, Request)]
+
+    def __enter__(self) -> StandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.peer.close()
+        assert not self.errors, self.errors
+
+
+def silent(_dev: StandIn, _inc: Incoming) -> None:
+    """Answers nothing."""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# S3: the clean-up CANCEL of an RFC 2543 INVITE (no branch) goes on the raw path
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_s3_end_call_cancels_a_branchless_invite_on_the_raw_path() -> None:
+    """TP-TXN-009 sends an RFC 2543 INVITE (no branch); a device that never answers it used to make the clean-up
+    raise ``TransactionError`` (a CANCEL in a client transaction needs a branch), which masked the purpose's own
+    verdict. The CANCEL now goes raw, with the INVITE's branch-less Via, and nothing is raised."""
+    with StandIn(silent) as dev, sipcert_peer() as p:
+        profile = profile_for(dev.port)
+        inv = p.build_request("INVITE", f"sip:dut@127.0.0.1:{dev.port}")
+        ep = p.endpoint()
+        data = edit(inv, replace={"Via": f"SIP/2.0/UDP {ep.sent_by()}", "From": f"<{p.local_uri()}>"})
+        sent = parse(data).message
+        assert isinstance(sent, Request) and sent.transaction_branch is None
+        p.send(data, profile.target.address)
+        end_call(p, profile, sent, None, timeout=0.2)
+        cancel = dev.wait_for("CANCEL")
+        assert cancel.header("Via") == f"SIP/2.0/UDP {ep.sent_by()}"
+        assert cancel.uri_text == sent.uri_text and cancel.cseq.number == sent.cseq.number
+        assert cancel.header("From") == sent.header("From") and cancel.call_id == sent.call_id
+
+
+def test_s3_end_call_acks_the_487_to_a_branchless_invite() -> None:
+    """The device answers the raw CANCEL 200 and the INVITE 487: the 487 is acknowledged (§17.1.1.3), also on the
+    raw path, copying the INVITE's Via without branch."""
+
+    def answer(dev: StandIn, inc: Incoming) -> None:
+        msg = inc.message
+        assert isinstance(msg, Request)
+        if msg.method == "INVITE":
+            dev.invite = inc  # type: ignore[attr-defined]
+            dev.respond(inc, 180, to_tag="t180")
+        elif msg.method == "CANCEL":
+            dev.respond(inc, 200, to_tag="t180")
+            dev.respond(dev.invite, 487, to_tag="t180")  # type: ignore[attr-defined]
+
+    with StandIn(answer) as dev, sipcert_peer() as p:
+        profile = profile_for(dev.port)
+        inv = p.build_request("INVITE", f"sip:dut@127.0.0.1:{dev.port}")
+        data = edit(inv, replace={"Via": f"SIP/2.0/UDP {p.endpoint().sent_by()}"})
+        sent = parse(data).message
+        assert isinstance(sent, Request)
+        p.send(data, profile.target.address)
+        p.expect(any_message(), 2)  # the 180
+        end_call(p, profile, sent, None, timeout=2)
+        ack = dev.wait_for("ACK")
+        assert ack.to is not None and ack.to.tag == "t180"
+        assert dev.methods() == ["INVITE", "CANCEL", "ACK"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# S4: the ACK for a non-2xx final response copies the INVITE as sent, whatever its Request-URI
+# ---------------------------------------------------------------------------------------------------------------------
+
+ESCRURI = "sip:user@example.com?Route=%3Csip:example.com%3E"
+
+
+def test_s4_hop_request_copies_a_request_uri_the_strict_builder_refuses() -> None:
+    """escruri.dat's Request-URI carries URI headers; the strict ``build_ack_for_non2xx`` refuses it, and the
+    torture purpose used to swallow that and leave the device's 404 unacknowledged. The raw ACK copies the
+    Request-Line (method aside), the top Via only, From, Call-ID and Route as sent, the response's To, and the CSeq
+    number with method ACK (§17.1.1.3)."""
+    invite = raw_message(f"INVITE  {ESCRURI}  SIP/2.0", [
+        ("Via", "SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKescruri"),
+        ("Via", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKother"),
+        ("To", "<sip:user@example.com>"),
+        ("f", "<sip:caller@example.net>;tag=1"),
+        ("i", "escruri.23940-asdfhj-aje3br-234q098w-fawerh2q-h4n5@127.0.0.1"),
+        ("CSeq", "1834 INVITE"),
+        ("Route", "<sip:proxy.example.com;lr>"),
+        ("Max-Forwards", "70"),
+    ])
+    sent = parse(invite).message
+    assert isinstance(sent, Request)
+    ack = parse(hop_request("ACK", sent, "<sip:user@example.com>;tag=dev404")).message
+    assert isinstance(ack, Request)
+    assert {d.code for d in ack.defects} <= {d.code for d in sent.defects}, "the ACK adds no defect of its own"
+    assert bytes(ack).split(b"\r\n", 1)[0] == f"ACK  {ESCRURI}  SIP/2.0".encode()
+    assert [v.raw for v in ack.via] == ["SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKescruri"]
+    assert ack.header("To") == "<sip:user@example.com>;tag=dev404"
+    assert ack.header("From") == "<sip:caller@example.net>;tag=1" and ack.call_id == sent.call_id
+    assert ack.header("CSeq") == "1834 ACK" and ack.header_values("Route") == ["<sip:proxy.example.com;lr>"]
+
+
+def test_s4_torture_purpose_acknowledges_the_404_to_escruri() -> None:
+    """TP-TOR-escruri against a device that answers the INVITE 404: the 404 gets its ACK (so the device stops
+    retransmitting it into ports later purposes use)."""
+    from testcases import test_torture
+
+    def answer(dev: StandIn, inc: Incoming) -> None:
+        msg = inc.message
+        assert isinstance(msg, Request)
+        if msg.method in ("INVITE", "OPTIONS"):
+            dev.respond(inc, 404 if msg.method == "INVITE" else 200, to_tag="t404")
+
+    with StandIn(answer) as dev, sipcert_peer() as p:
+        profile = profile_for(dev.port, aor=None)
+        result = run_purpose(test_torture.test_rfc4475_escruri, sip_peer=p, sip_profile=profile,
+                             pytestconfig=None)
+        ack = dev.wait_for("ACK")
+        assert ack.uri_text == ESCRURI and ack.to is not None and ack.to.tag == "t404", result
+
