@@ -262,3 +262,101 @@ def test_s4_torture_purpose_acknowledges_the_404_to_escruri() -> None:
         ack = dev.wait_for("ACK")
         assert ack.uri_text == ESCRURI and ack.to is not None and ack.to.tag == "t404", result
 
+
+# ---------------------------------------------------------------------------------------------------------------------
+# S5, S6: a final response that came before the purpose's next request makes it inconclusive
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class AfterFinal:
+    """The peer, except that any INVITE but the first waits until a final response to an INVITE has arrived: the
+    race SIPp and baresip win on loopback (180 and 200 back to back, the purpose's next INVITE after both), made
+    certain."""
+
+    def __init__(self, peer: Peer, timeout: float = 2.0) -> None:
+        self._peer = peer
+        self._timeout = timeout
+        self._invites = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._peer, name)
+
+    def _hold(self, msg: object) -> None:
+        if not isinstance(msg, Request) and isinstance(msg, bytes | bytearray):
+            msg = parse(bytes(msg)).message
+        if not isinstance(msg, Request) or msg.method != "INVITE":
+            return
+        self._invites += 1
+        if self._invites == 1:
+            return
+        deadline = self._peer.trace.now() + self._timeout
+        while not any(isinstance(m := e.message, Response) and m.status >= 200 and m.cseq is not None
+                      and m.cseq.method == "INVITE" for e in self._peer.trace.messages("received")):
+            assert self._peer.trace.now() < deadline, "the stand-in never answered the first INVITE"
+            self._peer.sleep(0.002)
+
+    def send(self, message: Any, to: Any, **kwargs: Any) -> Any:
+        self._hold(message)
+        return self._peer.send(message, to, **kwargs)
+
+    def request(self, req: Request, to: Any, **kwargs: Any) -> Any:
+        self._hold(req)
+        return self._peer.request(req, to, **kwargs)
+
+
+def rings_and_answers_at_once(dev: StandIn, inc: Incoming) -> None:
+    """180 and 200 back to back to a new INVITE (SIPp's uas scenario, baresip's auto-answer); nothing to any other
+    INVITE (a retransmission, or a second INVITE in the dialog); 200 to BYE; ACK absorbed."""
+    msg = inc.message
+    assert isinstance(msg, Request)
+    contact = f"<sip:dut@{dev.endpoint.sent_by()}>"
+    if msg.method == "INVITE":
+        if msg.to is not None and msg.to.tag or any(
+                isinstance(i.message, Request) and i.message.method == "INVITE" and i.message.call_id == msg.call_id
+                for i in dev.requests[:-1]):
+            return
+        dev.respond(inc, 180, to_tag="ring", contact=contact)
+        dev.respond(inc, 200, to_tag="ring", contact=contact, body=b"v=0\r\n", content_type="application/sdp")
+    elif msg.method == "BYE":
+        dev.respond(inc, 200)
+
+
+def _with_calls(fn: Callable[..., None], peer: Any, profile: DeviceProfile) -> Verdict:
+    from testcases._invite import Calls
+
+    calls = Calls(peer, profile)
+    try:
+        return run_purpose(fn, sip_peer=peer, sip_profile=profile, calls=calls)
+    finally:
+        calls.cleanup()
+
+
+def test_s5_tp_inv_020_inconclusive_when_the_final_response_preceded_the_retransmission() -> None:
+    """TP-INV-020 resends the INVITE once the device rings. When the 200 had already arrived, the transaction was not
+    in Proceeding any more: inconclusive, not a failure for a provisional that was no longer due."""
+    from testcases.test_uas_invite import test_s17_2_1_invite_retransmission_in_proceeding_gets_provisional as tp
+
+    with StandIn(rings_and_answers_at_once) as dev, sipcert_peer() as p:
+        result = _with_calls(tp, AfterFinal(p), profile_for(dev.port, extensions=()))
+    assert result.verdict == "inconclusive", result
+    assert "before the INVITE retransmission left" in result.reason
+
+
+def test_s5_tp_inv_020_still_fails_a_device_silent_in_proceeding() -> None:
+    """The same purpose against a device that rings, ignores the retransmission and answers only later: a fail."""
+
+    def rings_then_answers_late(dev: StandIn, inc: Incoming) -> None:
+        msg = inc.message
+        assert isinstance(msg, Request)
+        if msg.method == "INVITE" and not any(isinstance(i.message, Request) and i.message.method == "INVITE"
+                                              for i in dev.requests[:-1]):
+            dev.respond(inc, 180, to_tag="ring", contact=f"<sip:dut@{dev.endpoint.sent_by()}>")
+        elif msg.method == "BYE":
+            dev.respond(inc, 200)
+
+    from testcases.test_uas_invite import test_s17_2_1_invite_retransmission_in_proceeding_gets_provisional as tp
+
+    with StandIn(rings_then_answers_late) as dev, sipcert_peer() as p:
+        result = _with_calls(tp, p, profile_for(dev.port, extensions=()))
+    assert result.verdict == "fail" and "no response to the INVITE retransmission" in result.reason, result
+
