@@ -360,3 +360,13 @@ def test_s5_tp_inv_020_still_fails_a_device_silent_in_proceeding() -> None:
         result = _with_calls(tp, p, profile_for(dev.port, extensions=()))
     assert result.verdict == "fail" and "no response to the INVITE retransmission" in result.reason, result
 
+
+def test_s6_tp_dlg_013_race_checked_before_no_final_response() -> None:
+    """TP-DLG-013 against a device that answered the first INVITE before the second left and never answers the
+    second: §14.2's case never arose, so inconclusive (it used to fail for "no final response")."""
+    from testcases.test_uas_dialog import test_s14_2_second_invite_while_first_pending as tp
+
+    with StandIn(rings_and_answers_at_once) as dev, sipcert_peer() as p:
+        result = _with_calls(tp, AfterFinal(p), profile_for(dev.port, extensions=()))
+    assert result.verdict == "inconclusive", result
+    assert "before the second one left" in result.reason
