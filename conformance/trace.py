@@ -11,8 +11,8 @@ the raw bytes and the parsed message, nothing is rendered until a report asks.
 from __future__ import annotations
 
 import threading
-import weakref
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
