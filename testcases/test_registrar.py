@@ -242,20 +242,24 @@ def test_s10_3_expires_parameter_wins(reg):
 @pytest.mark.sip_purpose("TP-REG-010", "A too brief expiry is answered 423 with Min-Expires, and nothing is bound",
                          "RFC 3261 §10.3", "RFC 3261 §20.23")
 def test_s10_3_interval_too_brief_423(reg):
-    """§10.3 step 7: "If and only if the requested expiration interval is greater than zero AND smaller than one
-    hour AND less than a registrar-configured minimum, the registrar MAY reject the registration with a response of
-    423 (Interval Too Brief).  This response MUST contain a Min-Expires header field that states the minimum
-    expiration interval the registrar is willing to honor.  It then skips the remaining steps." A 1 s registration is
-    asked for. A registrar that accepts it instead is free to (MAY), and the purpose is inconclusive; the binding it
-    lists must then not outlast the second asked for."""
+    """§10.3 step 7: "The registrar MAY choose an expiration less than the requested expiration interval.  If and only
+    if the requested expiration interval is greater than zero AND smaller than one hour AND less than a
+    registrar-configured minimum, the registrar MAY reject the registration with a response of 423 (Interval Too
+    Brief).  This response MUST contain a Min-Expires header field that states the minimum expiration interval the
+    registrar is willing to honor.  It then skips the remaining steps." A 1 s registration is asked for. A registrar
+    that accepts it instead is free to (MAY): the purpose is inconclusive. §10.2.1.1: "(As described in Section 10.3,
+    the registrar selects the actual time interval based on its local policy.)" -- no sentence forbids granting more
+    than the second asked for (raising it to the registrar's minimum, as Kamailio does), so the expiry it lists is
+    noted, not judged."""
     contact = reg.contact_uri("a")
     resp = reg.register([f"<{contact}>;expires=1"])
     if resp.status == 200:
-        for b in binding_for(resp, contact):
-            assert b.expires is not None and b.expires <= 1, (
-                f"1 s was asked for and the registrar chose expires={b.expires}: it may choose less, not more "
-                f"(§10.3 step 7; the way to ask for more is 423): {reg.describe(resp)}")
-        inconclusive("the registrar accepted a 1 s registration, so it has no minimum to enforce with 423 (a MAY)")
+        chosen = [b.expires for b in binding_for(resp, contact)]
+        if any(e is not None and e > 1 for e in chosen):
+            reg.peer.trace.note(f"1 s was asked for and the registrar chose expires={chosen}: longer, which its local "
+                                "policy may do (§10.2.1.1); 423 is the way to tell the UA its minimum (a MAY)")
+        inconclusive(f"the registrar accepted a 1 s registration (binding listed with expires={chosen}), so the 423 "
+                     "it MAY send for an interval below its minimum was not exercised")
     assert resp.status == 423, f"a REGISTER asking for 1 s was answered {reg.describe(resp)}, neither 200 nor 423"
     assert resp.min_expires is not None, (
         "the 423 has no Min-Expires; §10.3 step 7: \"This response MUST contain a Min-Expires header field\" "
@@ -308,21 +312,30 @@ def test_s10_2_8_retry_at_min_expires_accepted(reg):
         f"{minimum} s was asked for and the registrar chose expires={b.expires}: {reg.describe(retry)}")
 
 
-@pytest.mark.sip_purpose("TP-REG-013", "The registrar never chooses a longer expiry than the one asked for",
-                         "RFC 3261 §10.3")
-def test_s10_3_chosen_expiry_not_longer(reg):
-    """§10.3 step 7: "The registrar MAY choose an expiration less than the requested expiration interval." and, for
-    an interval below its minimum, "the registrar MAY reject the registration with a response of 423". The RFC leaves
-    the registrar two choices -- the requested interval or a shorter one -- and a 423 to ask for more; silently
-    lengthening a short registration is neither. One minute is asked for (or Min-Expires after a 423)."""
+@pytest.mark.sip_purpose("TP-REG-013", "A one-minute registration is granted; the expiry the registrar chose is listed",
+                         "RFC 3261 §10.3", "RFC 3261 §10.2.1.1")
+def test_s10_3_chosen_expiry_listed(reg):
+    """§10.3 step 7: "The registrar MAY choose an expiration less than the requested expiration interval." §10.2.1.1:
+    "When a client sends a REGISTER request, it MAY suggest an expiration interval that indicates how long the client
+    would like the registration to be valid.  (As described in Section 10.3, the registrar selects the actual time
+    interval based on its local policy.)" §10.3 step 8: "The registrar returns a 200 (OK) response.  The response MUST
+    contain Contact header field values enumerating all current bindings.  Each Contact value MUST feature an
+    "expires" parameter indicating its expiration interval chosen by the registrar."
+
+    One minute is asked for (or Min-Expires after a 423): a 200 that lists the binding once, with a positive expiry.
+    A shorter one is the MAY; a longer one is the registrar's local policy, which no sentence forbids: noted in the
+    trace, not judged (an earlier version failed it, docs/independent-devices.md S7)."""
     contact = reg.contact_uri("a")
     resp, asked = _add(reg, [contact], 60)
     _expect_200(reg, resp, f"a REGISTER for {asked} s")
     _listed_once(reg, resp, contact)
     b = binding_for(resp, contact)[0]
-    assert b.expires is not None and b.expires <= asked, (
-        f"{asked} s was asked for and the registrar chose expires={b.expires}: longer than asked, which §10.3 step 7 "
-        f"does not allow (it may shorten, or answer 423 with Min-Expires): {reg.describe(resp)}")
+    assert b.expires is not None and b.expires > 0, (
+        f"{asked} s was asked for and the 200 lists the binding with expires={b.expires}: a binding just added is not "
+        f"expired (§10.3 step 7): {reg.describe(resp)}")
+    if b.expires > asked:
+        reg.peer.trace.note(f"{asked} s was asked for and the registrar chose {b.expires} s: longer, by its local "
+                            "policy (§10.2.1.1)")
 
 
 @pytest.mark.sip_timer(35)

@@ -22,6 +22,7 @@ from conformance.plugin import INCONCLUSIVE, NOT_APPLICABLE
 from conformance.profile import DeviceProfile, Timers, parse_target
 from conformance.sip import Request, Response, build_response, parse, raw_message
 from conformance.sip.state import TimerConfig
+from conformance.trace import NoteEntry
 from testcases._requests import edit, end_call, hop_request
 
 T1 = 0.02
@@ -370,3 +371,54 @@ def test_s6_tp_dlg_013_race_checked_before_no_final_response() -> None:
         result = _with_calls(tp, AfterFinal(p), profile_for(dev.port, extensions=()))
     assert result.verdict == "inconclusive", result
     assert "before the second one left" in result.reason
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# S7: a registrar that lengthens a too-short expiry breaks no RFC sentence
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def lengthens_to_60(dev: StandIn, inc: Incoming) -> None:
+    """A registrar (Kamailio with min_expires 60) that grants every binding at least 60 s instead of answering 423."""
+    msg = inc.message
+    assert isinstance(msg, Request)
+    contacts = [c for c in msg.header_values("Contact") if c.strip() != "*"]
+    bound = [f"{c[:c.index('>') + 1]};expires=60" for c in contacts]
+    dev.respond(inc, 200, headers=[("Contact", c) for c in bound])
+
+
+def _registrar_purpose(fn: Callable[..., None], peer: Peer, profile: DeviceProfile) -> Verdict:
+    from testcases._register import new_registration, unregister_all
+
+    reg = new_registration(peer, profile)
+    try:
+        return run_purpose(fn, reg=reg, sip_peer=peer, sip_profile=profile)
+    finally:
+        unregister_all(reg)
+
+
+def test_s7_lengthened_expiry_is_no_failure() -> None:
+    """§10.3 step 7 lets a registrar choose less than asked, or answer 423; §10.2.1.1 leaves the actual interval to
+    its local policy. No sentence forbids more: TP-REG-010 is inconclusive (the 423 MAY was not exercised) and
+    TP-REG-013 passes, each noting the longer expiry in the trace."""
+    from testcases.test_registrar import test_s10_3_chosen_expiry_listed, test_s10_3_interval_too_brief_423
+
+    with StandIn(lengthens_to_60) as dev, sipcert_peer() as p:
+        profile = profile_for(dev.port, roles=("registrar",), aor="sip:sipcert@127.0.0.1")
+        too_brief = _registrar_purpose(test_s10_3_interval_too_brief_423, p, profile)
+        listed = _registrar_purpose(test_s10_3_chosen_expiry_listed, p, profile)
+        notes = " ".join(e.text for e in p.trace.entries if isinstance(e, NoteEntry))
+    assert too_brief.verdict == "inconclusive" and "expires=[60]" in too_brief.reason, too_brief
+    assert listed.verdict == "pass" and not listed.warnings, listed
+    assert "longer" in notes and "§10.2.1.1" in notes, notes
+
+
+def test_s7_423_with_min_expires_still_passes() -> None:
+    """The built-in registrar answers a 1 s registration 423 with Min-Expires: TP-REG-010 passes."""
+    from conformance.dut import Device
+    from testcases.test_registrar import test_s10_3_interval_too_brief_423
+
+    with Device(role="registrar", min_expires=5, t1=T1, t2=0.16, t4=0.2) as dev, sipcert_peer() as p:
+        profile = profile_for(dev.port, roles=("registrar",), aor="sip:sipcert@127.0.0.1")
+        result = _registrar_purpose(test_s10_3_interval_too_brief_423, p, profile)
+    assert result.verdict == "pass", result
