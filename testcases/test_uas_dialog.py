@@ -349,18 +349,18 @@ def test_s14_2_second_invite_while_first_pending(sip_peer, sip_profile, calls):
 # -- INFO, UPDATE, MESSAGE ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.sip_purpose("TP-DLG-014", "INFO in a confirmed dialog is answered 2xx", "RFC 6086",
+@pytest.mark.sip_purpose("TP-DLG-014", "INFO in a confirmed dialog is answered 2xx", "RFC 6086 §4.2.2",
                          "RFC 3261 §12.2.2")
 @pytest.mark.sip_requires(methods=("INFO",))
 @pytest.mark.sip_faults("to-changed")
 def test_rfc6086_info_in_dialog(sip_peer, sip_profile, calls):
-    """RFC 6086 (Abstract): "This document defines a method, INFO, for the Session Initiation Protocol (SIP), and an
-    Info Package mechanism. [...] For backward compatibility, this document also specifies a "legacy" mode of usage
-    of the INFO method that is compatible with the usage previously defined in RFC 2976, referred to as "legacy INFO
-    Usage" in this document." RFC 3261 §12.2.2: "If there is a match, this is a mid-dialog request. In that case, the
-    UAS first applies the same processing rules for requests outside of a dialog, discussed in Section 8.2." A device
-    whose profile lists INFO answers an empty legacy INFO (no Info-Package) in the dialog with 2xx, with the
-    dialog's To, and the dialog goes on."""
+    """RFC 6086 §4.2.2: "[...] if the INFO request is syntactically correct and well structured, the UA MUST send a
+    200 (OK) response." An INFO without Info-Package header field is legacy INFO usage (RFC 6086, Abstract: "For backward
+    compatibility, this document also specifies a "legacy" mode of usage of the INFO method that is compatible with
+    the usage previously defined in RFC 2976"). RFC 3261 §12.2.2: "If there is a match, this is a mid-dialog
+    request.  In that case, the UAS first applies the same processing rules for requests outside of a dialog,
+    discussed in Section 8.2." A device whose profile lists INFO answers an empty legacy INFO in the dialog with 2xx,
+    with the dialog's To, and the dialog goes on."""
     call = calls.established()
     req = dialog_request(sip_peer, call, "INFO")
     final = transact(sip_peer, sip_profile, req)
