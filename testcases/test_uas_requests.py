@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.peer import ExpectationFailed
-from conformance.plugin import inconclusive
+from conformance.plugin import inconclusive, not_applicable
 from conformance.sip import Request, Response, build_cancel, name_addr
 from conformance.sip.state import Dialog
 from testcases._requests import (
@@ -467,7 +467,8 @@ def test_s8_2_2_3_unknown_require_gets_420(sip_peer, sip_profile):
 
 
 @quoting(_REQUIRE, """    Require lists the extensions of the device's profile and two unknown tags: Unsupported names the two unknown ones
-    and none of the supported ones.""")
+    and none of the supported ones. A profile that lists no option tag rules the purpose out (not applicable, as
+    ``sip_requires`` does for a missing extension).""")
 @pytest.mark.sip_purpose("TP-REQ-022", "A 420 lists only the unknown tags when Require mixes known and unknown ones",
                          "RFC 3261 §8.2.2.3")
 @pytest.mark.sip_faults("no-420", "no-unsupported-420")
@@ -475,8 +476,8 @@ def test_s8_2_2_3_420_lists_only_unknown_tags(sip_peer, sip_profile):
     # Only option tags go in Require; "rport" (RFC 3581) is a Via parameter the profile lists as a capability.
     known = [e for e in sip_profile.extensions if e and e.lower() not in NOT_OPTION_TAGS]
     if not known:
-        inconclusive("the profile lists no extension the device supports, so Require cannot mix a known "
-                    "tag with unknown ones")
+        not_applicable("the profile lists no option tag the device supports, so Require cannot mix a known tag "
+                       "with unknown ones")
     unknown = ["x-sipcert-unknown-a", "x-sipcert-unknown-b"]
     require = ", ".join([known[0], unknown[0], *known[1:], unknown[1]])
     call = start_invite(sip_peer, sip_profile, headers=[("Require", require), ("Supported", ", ".join(known))])

@@ -422,3 +422,20 @@ def test_s7_423_with_min_expires_still_passes() -> None:
         profile = profile_for(dev.port, roles=("registrar",), aor="sip:sipcert@127.0.0.1")
         result = _registrar_purpose(test_s10_3_interval_too_brief_423, p, profile)
     assert result.verdict == "pass", result
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# S10: a profile without option tags rules TP-REQ-022 out
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extensions", [(), ("rport",)])
+def test_s10_tp_req_022_not_applicable_without_option_tags(extensions: tuple[str, ...]) -> None:
+    """SIPp's profile lists no extension, baresip's could list only rport (not an option tag): Require cannot mix a
+    known tag with unknown ones, which the profile rules out -- not_applicable, as sip_requires does elsewhere."""
+    from testcases.test_uas_requests import test_s8_2_2_3_420_lists_only_unknown_tags as tp
+
+    with StandIn(silent) as dev, sipcert_peer() as p:
+        result = run_purpose(tp, sip_peer=p, sip_profile=profile_for(dev.port, extensions=extensions))
+        assert not dev.requests, "nothing is sent"
+    assert result.verdict == "not_applicable", result
