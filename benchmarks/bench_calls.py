@@ -1,14 +1,20 @@
 """Calls per second: the sipcert peer against SIPp's ``uas`` scenario, next to SIPp's own ``uac``, in one run.
 
-A call is INVITE, 180, 200, ACK, BYE, 200 (SIPp's built-in uas sends no 100), with the peer's trace on (every
-message recorded with its parsed view and complete defect list). Measured over UDP on loopback:
+A call is INVITE, 180, 200, ACK, BYE, 200 (SIPp's built-in uas sends no 100), with the peer's trace on: every
+message is recorded with its time, direction, transport, addresses and exact bytes; the parsed view and the complete
+defect list are views of those bytes, made when read (``conformance.trace.MessageEntry``). After each sipcert run
+the benchmark reads every entry's defect list back and reports how long that took (``trace_read_s``), outside the
+calls-per-second figure. Measured over UDP on loopback:
 
-- ``sipp-uac``: SIPp's built-in ``uac`` scenario at a rate far above what it can reach, so its figure is its ceiling;
-- ``sipcert-1``: one Python process driving calls with the async peer (``conformance.peer.run_calls``);
-- ``sipcert-N``: N processes (default: the number of cores), each with its own peer, started together.
+- ``sipp-uac``: SIPp's built-in ``uac`` scenario at rising rates; its highest sustained rate counts;
+- ``sipcert-1``: one Python process driving calls with the async peer (``conformance.peer.run_calls``), on
+  asyncio's default event loop, and again on uvloop when it is installed (``sipcert-1-uvloop``);
+- ``sipcert-N``: N processes (default: the number of cores), each with its own peer, started together (uvloop when
+  installed).
 
 Each contender gets its own fresh SIPp ``uas`` so none inherits another's load. Run:
 ``python benchmarks/bench_calls.py [--calls N] [--processes P] [--concurrency C] [--json FILE]``.
+The machine has as many cores as it has: SIPp's ``uas`` shares them with the contender.
 """
 
 from __future__ import annotations
@@ -27,38 +33,64 @@ from conformance.devices import SippUac, SippUas
 from conformance.peer import AsyncPeer, run_calls
 
 
-async def _drive(port: int, calls: int, concurrency: int, transport: str) -> tuple[int, float]:
+async def _drive(port: int, calls: int, concurrency: int, transport: str) -> tuple[int, float, float]:
     peer = AsyncPeer(name="bench")
     await peer.open(transport)
     results, wall = await run_calls(
         peer, f"sip:service@127.0.0.1:{port}", ("127.0.0.1", port), calls=calls, concurrency=concurrency
     )
     await peer.close()
-    return sum(r.ok for r in results), wall
+    started = time.perf_counter()
+    defects = sum(len(e.defects) for e in peer.trace.messages())
+    read = time.perf_counter() - started
+    ok = sum(r.ok for r in results)
+    if len(peer.trace.messages()) < 6 * ok:
+        raise RuntimeError(f"the trace lacks messages: {len(peer.trace.messages())} for {ok} calls")
+    if defects:
+        print(f"note: {defects} defects in the trace (SIPp's messages are expected to have none)", file=sys.stderr)
+    return ok, wall, read
 
 
-def _worker(args: tuple[int, int, int, str, Any]) -> tuple[int, float, float, float]:
-    port, calls, concurrency, transport, barrier = args
+def _run(coro: Any, loop: str) -> Any:
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(coro)
+    return asyncio.run(coro)
+
+
+def have_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _worker(args: tuple[int, int, int, str, str, Any]) -> tuple[int, float, float, float]:
+    port, calls, concurrency, transport, loop, barrier = args
     barrier.wait()
     start = time.time()
-    ok, wall = asyncio.run(_drive(port, calls, concurrency, transport))
+    ok, wall, _ = _run(_drive(port, calls, concurrency, transport), loop)
     return ok, wall, start, time.time()
 
 
-def sipcert_rate(calls: int, concurrency: int, processes: int, transport: str) -> dict[str, Any]:
+def sipcert_rate(calls: int, concurrency: int, processes: int, transport: str, loop: str) -> dict[str, Any]:
     with SippUas(transport="u1" if transport == "udp" else "t1") as uas:
         if processes == 1:
-            ok, wall = asyncio.run(_drive(uas.port, calls, concurrency, transport))
-            return {"calls": calls, "ok": ok, "wall_s": round(wall, 3), "calls_per_s": round(ok / wall, 1)}
+            ok, wall, read = _run(_drive(uas.port, calls, concurrency, transport), loop)
+            return {"calls": calls, "ok": ok, "wall_s": round(wall, 3), "calls_per_s": round(ok / wall, 1),
+                    "loop": loop, "trace_read_s": round(read, 3)}
         per = calls // processes
         ctx = multiprocessing.get_context("fork")
         with ctx.Manager() as manager:
             barrier = manager.Barrier(processes)
             with ctx.Pool(processes) as pool:
-                out = pool.map(_worker, [(uas.port, per, concurrency, transport, barrier)] * processes)
+                out = pool.map(_worker, [(uas.port, per, concurrency, transport, loop, barrier)] * processes)
         ok = sum(o[0] for o in out)
         wall = max(o[3] for o in out) - min(o[2] for o in out)
-        return {"calls": per * processes, "ok": ok, "wall_s": round(wall, 3), "calls_per_s": round(ok / wall, 1)}
+        return {"calls": per * processes, "ok": ok, "wall_s": round(wall, 3), "calls_per_s": round(ok / wall, 1),
+                "loop": loop}
 
 
 def sipp_rate(transport: str, seconds: float = 3.0) -> dict[str, Any]:
@@ -95,16 +127,27 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     results: dict[str, Any] = {"transport": args.transport, "cores": os.cpu_count()}
     results["sipp-uac"] = sipp_rate(args.transport)
-    results["sipcert-1"] = sipcert_rate(args.calls, args.concurrency, 1, args.transport)
-    results[f"sipcert-{args.processes}"] = sipcert_rate(args.calls, args.concurrency, args.processes, args.transport)
+    names = ["sipp-uac", "sipcert-1"]
+    results["sipcert-1"] = sipcert_rate(args.calls, args.concurrency, 1, args.transport, "asyncio")
+    fast = "uvloop" if have_uvloop() else "asyncio"
+    if fast == "uvloop":
+        names.append("sipcert-1-uvloop")
+        results["sipcert-1-uvloop"] = sipcert_rate(args.calls, args.concurrency, 1, args.transport, "uvloop")
+    multi = f"sipcert-{args.processes}"
+    names.append(multi)
+    results[multi] = sipcert_rate(args.calls, args.concurrency, args.processes, args.transport, fast)
     base = results["sipp-uac"]["calls_per_s"] or 1e-9
     print(f"calls per second over {args.transport} on loopback ({results['cores']} cores), trace on:")
-    for name in ("sipp-uac", "sipcert-1", f"sipcert-{args.processes}"):
+    for name in names:
         r = results[name]
         ratio = r["calls_per_s"] / base
         results[name]["ratio_vs_sipp"] = round(ratio, 3)
-        print(f"  {name:<12} {r['calls_per_s']:>9.1f} calls/s  ({r['ok']}/{r['calls']} ok in {r['wall_s']} s)"
-              + ("" if name == "sipp-uac" else f"   {ratio:.2f} x SIPp"))
+        extra = ""
+        if name != "sipp-uac":
+            extra = f"   {ratio:.2f} x SIPp  [{r['loop']}]"
+            if "trace_read_s" in r:
+                extra += f"  (reading every defect list back afterwards: {r['trace_read_s']} s)"
+        print(f"  {name:<17} {r['calls_per_s']:>9.1f} calls/s  ({r['ok']}/{r['calls']} ok in {r['wall_s']} s){extra}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
