@@ -34,7 +34,7 @@ from ._headers import (
     header_def,
 )
 from ._message import Message, Request, Response
-from ._parser import DEFAULT_MAX_SIZE, ParseResult, parse
+from ._parser import DEFAULT_MAX_SIZE, SPEEDUPS, ParseResult, parse
 from ._sdp import Attribute, Connection, Media, Origin, SessionDescription, build_sdp, parse_sdp
 from ._uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
 
@@ -67,6 +67,7 @@ __all__ = [
     "via_value",
     "DEFECT_CODES",
     "DEFAULT_MAX_SIZE",
+    "SPEEDUPS",
     "HEADERS",
     "URI",
     "AbsoluteURI",

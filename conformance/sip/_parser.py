@@ -13,7 +13,10 @@ top Via branch does not pay for reading the Accept-Language grammar.
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
+from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
 
@@ -21,10 +24,10 @@ from ._abnf import QUOTED_STRING, RE_CTL, RE_REQUEST_LINE, RE_SIP_URI_STRICT, RE
 from ._defects import Defect
 from ._headers import _BY_KEY, _CANON, HeaderField, display_name
 from ._message import Message, Request, Response
-from ._readers import READ_KEYS, SINGLE_KEYS, read_cseq, read_uint
+from ._readers import READ_KEYS, SINGLE_KEYS, c_reader_specs, read_cseq, read_uint
 from ._uri import SipURI, parse_uri
 
-__all__ = ["parse", "ParseResult", "DEFAULT_MAX_SIZE"]
+__all__ = ["parse", "ParseResult", "DEFAULT_MAX_SIZE", "SPEEDUPS"]
 
 #: Largest message ``parse`` reads (bytes); beyond it the rest is cut and an ``oversize`` defect recorded.
 DEFAULT_MAX_SIZE = 1 << 20
@@ -95,7 +98,8 @@ class _Offsets:
         return self.start + len(self.text[:char_off].encode("utf-8", "surrogateescape"))
 
 
-def _parse(data: bytes, stream: bool, max_size: int) -> ParseResult:
+def _parse_py(data: bytes, stream: bool, max_size: int) -> ParseResult:
+    """The pure-Python parser: the reference implementation, and the fallback of the C accelerator."""
     defects: list[Defect] = []
     full = data
     if len(data) > max_size:
@@ -200,41 +204,85 @@ def _parse(data: bytes, stream: bool, max_size: int) -> ParseResult:
             if RE_CTL.search(h.value) is not None and RE_CTL.search(_RE_QUOTED.sub("", h.value)) is not None:
                 defects.append(Defect("control-char", display_name(h.key) if h.key else None, at(h.offset)))
     if named != len(index):
-        for key, idx in index.items():
-            if len(idx) > 1 and key in SINGLE_KEYS:
-                hdef = _BY_KEY[key]
-                values = {headers[i].value for i in idx}
-                defects.append(
-                    Defect(
-                        "duplicate-singleton",
-                        hdef.name,
-                        at(headers[idx[1]].offset),
-                        f"{len(idx)} {hdef.name} headers" + ("" if len(values) == 1 else " with different values"),
-                        fatal_override=hdef.fatal,
-                    )
-                )
+        _duplicates(headers, index, defects, at)
     mandatory = _MANDATORY_REQUEST if msg_kind == "request" else _MANDATORY_RESPONSE
-    for key in mandatory:
+    if any(key not in index for key in mandatory):
+        _missing(msg_kind, index, defects, start)
+    typed: dict[str, Any] = {}
+    cseq_idx = index.get("cseq")
+    if cseq_idx is not None:
+        _cseq(headers[cseq_idx[0]], msg_kind, fields[0], typed, defects, at)
+
+    # -- body ----------------------------------------------------------------------------------------------------
+    body, trailing = _body(data, body_start, start, headers, index, typed, defects, at, stream)
+
+    # CSeq and Content-Length were checked above; a malformed one must not be read (and reported) a second time.
+    unread = {k for k in index if k in READ_KEYS and k not in typed and k not in _EAGER_KEYS}
+    message: Message
+    if msg_kind == "request":
+        message = Request(fields[0], fields[1])
+    else:
+        message = Response(int(fields[0]), fields[1])
+    message._init(full, fields[2], tuple(headers), body, trailing, defects, index, typed, unread, at)
+    return ParseResult(message)  # type: ignore[arg-type]
+
+
+# -- the steps below are shared by the pure-Python parser and the C accelerator (which calls them when it meets
+# -- something out of its fast path), so both report exactly the same defects.
+
+
+def _duplicates(headers: Sequence[HeaderField], index: dict[str, list[int]], defects: list[Defect], at: _Offsets) -> None:
+    """``duplicate-singleton`` for every header that may appear once and appears more often (RFC 3261 §7.3)."""
+    for key, idx in index.items():
+        if len(idx) > 1 and key in SINGLE_KEYS:
+            hdef = _BY_KEY[key]
+            values = {headers[i].value for i in idx}
+            defects.append(
+                Defect(
+                    "duplicate-singleton",
+                    hdef.name,
+                    at(headers[idx[1]].offset),
+                    f"{len(idx)} {hdef.name} headers" + ("" if len(values) == 1 else " with different values"),
+                    fatal_override=hdef.fatal,
+                )
+            )
+
+
+def _missing(msg_kind: str, index: dict[str, list[int]], defects: list[Defect], start: int) -> None:
+    """``missing-header`` for each mandatory header that is absent (RFC 3261 §8.1.1)."""
+    for key in _MANDATORY_REQUEST if msg_kind == "request" else _MANDATORY_RESPONSE:
         if key not in index:
             # RFC 3261 §16.3 step 3: a request without Max-Forwards passes a proxy's check; RFC 2543 peers omit it.
             defects.append(
                 Defect("missing-header", _BY_KEY[key].name, start, fatal_override=False if key == "max-forwards" else None)
             )
-    typed: dict[str, Any] = {}
-    cseq_idx = index.get("cseq")
-    if cseq_idx is not None:
-        h = headers[cseq_idx[0]]
-        cseq, problem = read_cseq(h.value)
-        if problem is not None:
-            defects.append(Defect(problem[0], "CSeq", at(h.offset), problem[1]))
-        elif cseq is not None:
-            typed["cseq"] = cseq
-            if msg_kind == "request" and cseq.method != fields[0]:
-                defects.append(
-                    Defect("cseq-method-mismatch", "CSeq", at(h.offset), f"CSeq method {cseq.method} in a {fields[0]} request")
-                )
 
-    # -- body ----------------------------------------------------------------------------------------------------
+
+def _cseq(h: HeaderField, msg_kind: str, method: str, typed: dict[str, Any], defects: list[Defect], at: _Offsets) -> None:
+    """Read the (first) CSeq and check its method against the request's (RFC 3261 §8.1.1.5)."""
+    cseq, problem = read_cseq(h.value)
+    if problem is not None:
+        defects.append(Defect(problem[0], "CSeq", at(h.offset), problem[1]))
+    elif cseq is not None:
+        typed["cseq"] = cseq
+        if msg_kind == "request" and cseq.method != method:
+            defects.append(
+                Defect("cseq-method-mismatch", "CSeq", at(h.offset), f"CSeq method {cseq.method} in a {method} request")
+            )
+
+
+def _body(
+    data: bytes,
+    body_start: int,
+    start: int,
+    headers: Sequence[HeaderField],
+    index: dict[str, list[int]],
+    typed: dict[str, Any],
+    defects: list[Defect],
+    at: _Offsets,
+    stream: bool,
+) -> tuple[bytes, bytes]:
+    """Content-Length against the octets after the header section (RFC 3261 §18.3): (body, trailing octets)."""
     cl_idx = index.get("content-length")
     clen = None
     cl_offset = start
@@ -246,7 +294,7 @@ def _parse(data: bytes, stream: bool, max_size: int) -> ParseResult:
             defects.append(Defect(problem[0], "Content-Length", at(h.offset), problem[1]))
         else:
             typed["content-length"] = clen
-    available = n - body_start
+    available = len(data) - body_start
     trailing = b""
     if clen is None:
         body = data[body_start:]
@@ -265,16 +313,7 @@ def _parse(data: bytes, stream: bool, max_size: int) -> ParseResult:
     else:
         body = data[body_start : body_start + clen]
         trailing = data[body_start + clen :]
-
-    # CSeq and Content-Length were checked above; a malformed one must not be read (and reported) a second time.
-    unread = {k for k in index if k in READ_KEYS and k not in typed and k not in _EAGER_KEYS}
-    message: Message
-    if msg_kind == "request":
-        message = Request(fields[0], fields[1])
-    else:
-        message = Response(int(fields[0]), fields[1])
-    message._init(full, fields[2], tuple(headers), body, trailing, defects, index, typed, unread, at)
-    return ParseResult(message)  # type: ignore[arg-type]
+    return body, trailing
 
 
 def _start_line(line: str) -> tuple[str | None, tuple[str, str, str], list[tuple[str, str]]]:
@@ -342,3 +381,65 @@ def _start_line(line: str) -> tuple[str | None, tuple[str, str, str], list[tuple
             # RFC 3261 §19.1.1 table: headers are not allowed in a Request-URI.
             problems.append(("bad-request-uri", "URI headers are not allowed in a Request-URI (RFC 3261 §19.1.1)"))
     return "request", (method, uri_text, version), problems
+
+
+# -- the C accelerator ---------------------------------------------------------------------------------------------
+
+_SLOTS = {
+    Message: {"_raw", "headers", "body", "trailing", "_defects", "_defects_t", "_index", "_typed", "_unread",
+              "_offset_of", "_sdp", "version"},
+    Request: {"method", "uri_text", "_uri"},
+    Response: {"status", "reason"},
+    ParseResult: {"message", "_defects"},
+}
+
+
+def _load_speedups() -> Any:
+    """``_speedups.parse`` configured with this module's classes and helpers, or ``None`` for the pure-Python parser
+    (``SIPCERT_PURE_PYTHON`` set to anything but ``0``, the extension not built, or out of step with this module)."""
+    if os.environ.get("SIPCERT_PURE_PYTHON", "").strip() not in ("", "0"):
+        return None
+    try:
+        speedups = importlib.import_module("._speedups", __package__)
+    except ImportError:
+        return None
+    # The C side fills every value slot of the message itself: it must know them all (``__weakref__`` is no value).
+    if any(set(cls.__slots__) - {"__weakref__"} != slots for cls, slots in _SLOTS.items()):  # type: ignore[attr-defined]
+        return None
+    from ._headers import ContentType, CSeq, NameAddr, Via
+
+    try:
+        speedups.configure(
+            {
+                "HeaderField": HeaderField,
+                "Via": Via,
+                "NameAddr": NameAddr,
+                "CSeq": CSeq,
+                "ContentType": ContentType,
+                "Request": Request,
+                "Response": Response,
+                "ParseResult": ParseResult,
+                "Defect": Defect,
+                "Offsets": _Offsets,
+                "offsets_zero": _Offsets("", 0),
+                "canon": _CANON,
+                "read_keys": READ_KEYS,
+                "readers": c_reader_specs(),
+                "parse_py": _parse_py,
+                "start_line": _start_line,
+                "duplicates": _duplicates,
+                "missing": _missing,
+                "cseq": _cseq,
+                "body": _body,
+            }
+        )
+    except Exception:  # pragma: no cover - an extension built from another version of this module
+        return None
+    return speedups.parse
+
+
+_parse_c = _load_speedups()
+#: The C accelerator is in use (``False``: the pure-Python parser, by choice or because the extension is missing).
+SPEEDUPS: bool = _parse_c is not None
+#: What :func:`parse` calls: the C accelerator when it is active (it falls back to ``_parse_py`` by itself).
+_parse = _parse_c if _parse_c is not None else _parse_py

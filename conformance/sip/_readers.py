@@ -33,7 +33,7 @@ from ._defects import Defect
 from ._headers import _BY_KEY, ContentType, CSeq, HeaderDef, HeaderField, NameAddr, RAck, Via
 from ._uri import classify_host, parse_port, parse_uri
 
-__all__ = ["read_header", "SINGLE_KEYS", "READ_KEYS", "read_cseq", "read_uint"]
+__all__ = ["read_header", "SINGLE_KEYS", "READ_KEYS", "read_cseq", "read_uint", "c_reader_specs"]
 
 _new = tuple.__new__
 
@@ -261,8 +261,6 @@ _LIST_BY_KEY: dict[str, Callable[[str], tuple[Any, _Problem | None]]] = {
 }
 
 
-
-
 def _header_defect(problem: _Problem, hdef: HeaderDef, offset: int) -> Defect:
     code, detail = problem
     if code == "unknown-scheme":
@@ -270,6 +268,33 @@ def _header_defect(problem: _Problem, hdef: HeaderDef, offset: int) -> Defect:
     return Defect(code, hdef.name, offset, detail, fatal_override=None if hdef.fatal else False)
 
 
+
+
+#: The readers the C accelerator (``_speedups.c``) may stand in for, as header key -> (kind, low, high); ``high`` -1
+#: is "no upper bound". Its recognisers accept only values the reader's fast path accepts, and build the same typed
+#: value; anything else is left to the reader here. CSeq and Content-Length are read while parsing, not here.
+_C_SINGLE_KINDS = {"name-addr": 2, "call-id": 5, "media-type": 6, "token": 7}
+_C_LIST_KINDS = {"via": 1, "contact": 3, "route": 4, "methods": 9, "option-tags": 9}
+_C_UINT = 8
+
+
+def c_reader_specs() -> dict[str, tuple[int, int, int]]:
+    specs: dict[str, tuple[int, int, int]] = {}
+    for key, d in _BY_KEY.items():
+        if key in ("cseq", "content-length"):
+            continue
+        if key in _SINGLE_BY_KEY:
+            if d.kind in _C_SINGLE_KINDS:
+                specs[key] = (_C_SINGLE_KINDS[d.kind], 0, -1)
+            elif d.kind == "uint":
+                specs[key] = (_C_UINT, 0, _UINT_HIGH.get(key, -1))
+            elif d.kind == "max-forwards":
+                specs[key] = (_C_UINT, 0, 255)
+            elif d.kind == "rseq":
+                specs[key] = (_C_UINT, 1, 2**32 - 1)
+        elif key in _LIST_BY_KEY and d.kind in _C_LIST_KINDS:
+            specs[key] = (_C_LIST_KINDS[d.kind], 0, -1)
+    return specs
 
 
 #: Keys of headers that may appear once.
