@@ -269,6 +269,10 @@ class TimerWheel:
     def __len__(self) -> int:
         return len(self._deadlines)
 
+    def names(self) -> list[str]:
+        """The armed timers' names, in no particular order (a copy: cancelling while looping over it is safe)."""
+        return list(self._deadlines)
+
     def __iter__(self) -> Iterator[tuple[str, float]]:
         """Armed timers in deadline order."""
         return iter(sorted(((n, d) for n, (d, _) in self._deadlines.items()), key=lambda item: item[1]))

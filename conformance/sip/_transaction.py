@@ -269,6 +269,8 @@ class _Machine:
     STATE_TIMERS: ClassVar[tuple[StateTimers, ...]]
     _table: ClassVar[dict[tuple[TransactionState, Input], Transition]]
     _state_timers: ClassVar[dict[TransactionState, StateTimers]]
+    #: per state, the names of the timers it keeps running from the state before
+    _keep_names: ClassVar[dict[TransactionState, frozenset[str]]]
     #: Inputs coming from the TU: when the table has no row for them the TU made a mistake (TransactionError).
     _TU_INPUTS: ClassVar[frozenset[Input]] = frozenset({I.REQUEST_FROM_TU, I.TU_1XX, I.TU_2XX, I.TU_300_699})
 
@@ -283,6 +285,8 @@ class _Machine:
                 raise TypeError(f"{cls.__name__}: two transitions for {key}")
             cls._table[key] = row
         cls._state_timers = {st.state: st for st in cls.STATE_TIMERS}
+        cls._keep_names = {st: frozenset(t.value for t in cls._state_timers[st].keep) if st in cls._state_timers
+                           else frozenset() for st in TransactionState}
 
     def __init__(self, request: Request, reliable: bool, config: TimerConfig, now: float) -> None:
         self.request = request
@@ -362,9 +366,10 @@ class _Machine:
     def _enter(self, state: TransactionState, now: float) -> None:
         self.state = state
         self._immediate.clear()
-        spec = self._state_timers.get(state, StateTimers(state))
-        for name, _ in list(self._timers):
-            if Timer(name) not in spec.keep:
+        spec = self._state_timers.get(state) or StateTimers(state)
+        keep = self._keep_names[state]
+        for name in self._timers.names():
+            if name not in keep:
                 self._timers.cancel(name)
         for timer in spec.start:
             self._start(timer, now)
