@@ -82,8 +82,10 @@ def test_entries_made_directly_keep_what_they_are_given() -> None:
     assert lazy.message is not None and lazy.message.call_id == "lazy-1" and lazy.defects == ()
 
 
-def test_run_calls_unfreezes_the_collector_and_a_udp_send_needs_no_task() -> None:
-    """Two peers on loopback UDP: one answers INVITE and BYE with 200, the other places calls through run_calls."""
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_run_calls_unfreezes_the_collector_and_a_udp_send_needs_no_task(loop: str) -> None:
+    """Two peers on loopback UDP: one answers INVITE and BYE with 200, the other places calls through run_calls,
+    on asyncio's loop and on uvloop's (the calls benchmark runs both)."""
 
     async def main() -> None:
         caller, callee = AsyncPeer(name="caller"), AsyncPeer(name="callee", user="bob")
@@ -113,7 +115,11 @@ def test_run_calls_unfreezes_the_collector_and_a_udp_send_needs_no_task() -> Non
         await caller.close()
         await callee.close()
 
-    asyncio.run(main())
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed (it is in the dev extra)")
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
 
 
 @pytest.mark.parametrize("transport", ["tcp", "ws"])
