@@ -71,7 +71,12 @@ class MessageEntry:
         defects: tuple[Defect, ...] | None = None,
         endpoint: str = "",
         note: str = "",
+        *,
+        weak: bool = False,
+        extra: tuple[Defect, ...] = (),
     ) -> None:
+        """``weak=True`` holds ``message`` (parsed from exactly ``data``) weakly, see the class docstring; ``extra``
+        are defects found below the parser, put before the parser's own."""
         self.seq = seq
         self.time = time
         self.direction = direction
@@ -82,34 +87,11 @@ class MessageEntry:
         self.endpoint = endpoint
         self.note = note
         #: strong reference: the message given here, or parsed on first reading
-        self._message = message
-        self._ref: weakref.ref[Request | Response] | None = None
+        self._message = None if weak else message
+        self._ref: weakref.ref[Request | Response] | None = weakref.ref(message) if weak and message else None
         #: the complete defect list once known; ``None`` until then
         self._defects = defects
-        #: defects found below the parser (stream framing), put before the parser's own
-        self._extra: tuple[Defect, ...] = ()
-
-    @classmethod
-    def _lazy(
-        cls,
-        seq: int,
-        time: float,
-        direction: Direction,
-        transport: str,
-        local: Address,
-        remote: Address,
-        data: bytes,
-        message: Request | Response | None,
-        extra: tuple[Defect, ...],
-        endpoint: str,
-        note: str,
-    ) -> MessageEntry:
-        """An entry that holds ``message`` (parsed from exactly ``data``) weakly; see the class docstring."""
-        entry = cls(seq, time, direction, transport, local, remote, data, None, None, endpoint, note)
-        entry._extra = extra
-        if message is not None:
-            entry._ref = weakref.ref(message)
-        return entry
+        self._extra = extra
 
     @property
     def message(self) -> Request | Response | None:
@@ -242,7 +224,8 @@ class Trace:
         if message is None:
             message = parse(data, stream=stream).message
         entry = self._append(
-            MessageEntry._lazy, direction, transport, local, remote, data, message, tuple(defects or ()), endpoint, note
+            MessageEntry, direction, transport, local, remote, data, message, None, endpoint, note,
+            weak=True, extra=tuple(defects or ()),
         )
         return entry
 
