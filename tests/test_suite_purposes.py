@@ -439,3 +439,113 @@ def test_s10_tp_req_022_not_applicable_without_option_tags(extensions: tuple[str
         result = run_purpose(tp, sip_peer=p, sip_profile=profile_for(dev.port, extensions=extensions))
         assert not dev.requests, "nothing is sent"
     assert result.verdict == "not_applicable", result
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# S8: the answer to a malformed request is judged at SHOULD level; the MUST parts still fail
+# ---------------------------------------------------------------------------------------------------------------------
+
+_COPIED = ("via", "from", "to", "call-id", "cseq")
+
+
+def answer_raw(dev: StandIn, inc: Incoming, status: int, reason: str, *, extra: tuple[tuple[str, str], ...] = ()) -> None:
+    """A response on the raw path that copies whichever of Via, From, To, Call-ID and CSeq the request has (a To tag
+    added), and nothing it lacks: what SIPp and baresip send to a malformed request they process."""
+    msg = inc.message
+    assert isinstance(msg, Request)
+    fields = [(h.name, h.value + (";tag=dev" if h.key == "to" and "tag=" not in h.value else ""))
+              for h in msg.headers if h.key in _COPIED]
+    dev.send_raw(inc, raw_message(f"SIP/2.0 {status} {reason}", [*fields, *extra]))
+
+
+def processes_everything(dev: StandIn, inc: Incoming) -> None:
+    """200 to every request, malformed or not (SIPp's -aa, baresip)."""
+    if isinstance(inc.message, Request) and inc.message.method != "ACK":
+        answer_raw(dev, inc, 200, "OK")
+
+
+def drops_malformed(dev: StandIn, inc: Incoming) -> None:
+    """200 to a request with To and Call-ID; nothing to one without (SIPp on a missing To or Call-ID)."""
+    msg = inc.message
+    if isinstance(msg, Request) and msg.method != "ACK" and msg.has_header("To") and msg.has_header("Call-ID"):
+        answer_raw(dev, inc, 200, "OK")
+
+
+def test_s8_malformed_request_processed_is_a_warning() -> None:
+    """TP-REQ-002: an OPTIONS without From answered 200 (no From invented) is a SHOULD warning, not a failure."""
+    from testcases.test_uas_requests import MALFORMED_400
+    from testcases.test_uas_requests import test_s8_1_1_missing_from_gets_400 as tp
+
+    with StandIn(processes_everything) as dev, sipcert_peer() as p:
+        result = run_purpose(tp, sip_peer=p, sip_profile=profile_for(dev.port))
+    assert result.verdict == "pass", result
+    assert [w[0] for w in result.warnings] == [MALFORMED_400] and "200 OK, not 400" in result.warnings[0][2]
+
+
+def test_s8_missing_to_silence_warns_in_tp_req_001_as_in_tp_tor_insuf() -> None:
+    """The same RFC 4475 §3.3.1 sentence ("must not break ... Ideally, it will respond with a 400"), judged alike:
+    silence to a request without To (TP-REQ-001) or without Call-ID, From and To (TP-TOR-insuf) warns; neither
+    fails, and neither passes silently."""
+    from testcases import test_torture
+    from testcases.test_uas_requests import test_s8_1_1_missing_to_gets_400 as tp
+
+    with StandIn(drops_malformed) as dev, sipcert_peer() as p:
+        profile = profile_for(dev.port)
+        req = run_purpose(tp, sip_peer=p, sip_profile=profile)
+        tor = run_purpose(test_torture.test_rfc4475_insuf, sip_peer=p, sip_profile=profile, pytestconfig=None)
+    assert (req.verdict, tor.verdict) == ("pass", "pass"), (req, tor)
+    assert len(req.warnings) == 1 and len(tor.warnings) == 1, (req, tor)
+    assert "§3.3.1" in req.warnings[0][1] and "§3.3.1" in tor.warnings[0][1]
+
+
+def test_s8_unknown_scheme_and_version_warn_citing_the_rfc_3261_section() -> None:
+    """TP-REQ-020 (416) and TP-REQ-026 (505), processed as if valid: warnings that cite RFC 3261 §8.2.2.1 and §21.5.6
+    (the sections the no-416 and no-505 fault switches name, so the suite proof still links them)."""
+    from testcases.test_uas_requests import (
+        test_s8_2_2_1_unknown_uri_scheme_gets_416,
+        test_s21_5_6_unknown_sip_version_gets_505,
+    )
+
+    with StandIn(processes_everything) as dev, sipcert_peer() as p:
+        profile = profile_for(dev.port)
+        scheme = run_purpose(test_s8_2_2_1_unknown_uri_scheme_gets_416, sip_peer=p, sip_profile=profile)
+        version = run_purpose(test_s21_5_6_unknown_sip_version_gets_505, sip_peer=p, sip_profile=profile)
+    assert scheme.verdict == "pass" and "RFC 3261 §8.2.2.1" in scheme.warnings[0][1], scheme
+    assert version.verdict == "pass" and "RFC 3261 §21.5.6" in version.warnings[0][1], version
+
+
+def test_s8_must_parts_still_fail() -> None:
+    """A response that invents a From the request did not have (§8.2.6.2 "MUST equal") fails TP-REQ-002, and so
+    does a device that stops answering after the malformed request (TP-REQ-008); a torture purpose whose answer
+    rests on a MUST (TP-TOR-bext01, 420 per §8.2.2.3) still fails on a 200."""
+    from testcases import test_torture
+    from testcases.test_uas_requests import test_s8_1_1_missing_from_gets_400, test_s20_16_non_numeric_cseq_gets_400
+
+    def invents_from(dev: StandIn, inc: Incoming) -> None:
+        msg = inc.message
+        if isinstance(msg, Request) and msg.method != "ACK":
+            extra = () if msg.has_header("From") else (("From", "<sip:invented@example.net>;tag=x"),)
+            answer_raw(dev, inc, 400, "Bad Request", extra=extra)
+
+    def dies_on_bad_cseq(dev: StandIn, inc: Incoming) -> None:
+        msg = inc.message
+        if isinstance(msg, Request) and msg.header("CSeq") == "abc OPTIONS":
+            dev.dead = True  # type: ignore[attr-defined]
+        if isinstance(msg, Request) and not getattr(dev, "dead", False):
+            answer_raw(dev, inc, 200, "OK")
+
+    with StandIn(invents_from) as dev, sipcert_peer() as p:
+        invented = run_purpose(test_s8_1_1_missing_from_gets_400, sip_peer=p, sip_profile=profile_for(dev.port))
+    assert invented.verdict == "fail" and "MUST equal" in invented.reason, invented
+
+    with StandIn(dies_on_bad_cseq) as dev, sipcert_peer() as p:
+        profile = profile_for(dev.port, extensions=())
+        dead = run_purpose(test_s20_16_non_numeric_cseq_gets_400, sip_peer=p,
+                           sip_profile=profile.with_target(profile.target))
+    assert dead.verdict == "fail" and "no longer answers" in dead.reason, dead
+
+    with StandIn(processes_everything) as dev, sipcert_peer() as p:
+        bext = run_purpose(test_torture.test_rfc4475_bext01, sip_peer=p, sip_profile=profile_for(dev.port, aor=None),
+                           pytestconfig=None)
+    assert bext.verdict == "fail" and "expected 420" in bext.reason, bext
+
