@@ -1,7 +1,7 @@
 """sipcert's pytest plugin (entry point ``pytest11``): options, fixtures, markers, verdicts and reports.
 
 - Options (``--sip-target``, ``--sip-profile``, ``--sip-role``, ``--sip-transport``, ``--sip-fault``,
-  ``--sip-report-dir``, ``--sip-t1-ms``) have ini twins; a bad value is a usage error that names the valid choices.
+  ``--sip-report-dir``, ``--sip-t1-ms``, ``--sip-torture-uri``) have ini twins; a bad value is a usage error that names the valid choices.
 - Without a target, the built-in reference device is started in-process (per xdist worker) for the role and
   transport asked for; ``--sip-fault`` switches its faults on.
 - ``sip_peer`` gives each test a scripted peer with a fresh trace. After the test body, the passive rules of the
@@ -32,7 +32,12 @@ __all__ = [
     "resolve_settings",
     "INCONCLUSIVE",
     "NOT_APPLICABLE",
+    "TORTURE_URI_CHOICES",
+    "torture_uri_mode",
 ]
+
+#: ``--sip-torture-uri`` values; the first is the default.
+TORTURE_URI_CHOICES = ("device", "archive")
 
 INCONCLUSIVE = "inconclusive: "
 NOT_APPLICABLE = "not-applicable: "
@@ -93,12 +98,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--sip-t1-ms", dest="sip_t1_ms", default=None, help="T1 in ms for the built-in device and checks")
     group.addoption("--sip-report-dir", dest="sip_report_dir", default=None, help="write summary.json, junit.xml, index.html here")
+    group.addoption(
+        "--sip-torture-uri",
+        dest="sip_torture_uri",
+        default=None,
+        choices=TORTURE_URI_CHOICES,
+        help="RFC 4475 purposes (TP-TOR-*): 'device' (default) puts the profile's user, host and port into a plain "
+        "archive Request-URI (sip:user@example.com), so a UAS that serves only its own user reaches the step the "
+        "message tortures; 'archive' sends the archive's Request-URI unchanged",
+    )
     for name, help_text in (
         ("sip_target", "default for --sip-target"),
         ("sip_profile", "default for --sip-profile"),
         ("sip_role", "default for --sip-role"),
         ("sip_transport", "default for --sip-transport"),
         ("sip_report_dir", "default for --sip-report-dir"),
+        ("sip_torture_uri", "default for --sip-torture-uri"),
     ):
         parser.addini(name, help_text, default=None)
 
@@ -147,6 +162,17 @@ def _option(config: pytest.Config, name: str) -> Any:
         except ValueError:
             value = None
     return value
+
+
+def torture_uri_mode(config: pytest.Config | None) -> str:
+    """``--sip-torture-uri`` (or its ini twin): how the RFC 4475 purposes address their requests. A bad ini value is
+    a usage error naming the choices."""
+    value = _option(config, "sip_torture_uri") if config is not None else None
+    if value is None:
+        return TORTURE_URI_CHOICES[0]
+    if value not in TORTURE_URI_CHOICES:
+        raise pytest.UsageError(f"sip_torture_uri {value!r} is not valid; choose from {', '.join(TORTURE_URI_CHOICES)}")
+    return str(value)
 
 
 def _builtin_profile(role: str, transport: str, t1_ms: int) -> DeviceProfile:

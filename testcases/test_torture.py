@@ -9,8 +9,15 @@ What is sent is the archive's bytes, with one change: in a request, the top Via'
 by the peer's (``SIP/2.0/UDP 192.0.2.2`` becomes ``SIP/2.0/UDP 127.0.0.1:<port>``), everything around them --
 folding, whitespace, the protocol version, parameters, branch -- kept as it is. RFC 3261 §18.2.2 sends a response to
 the sent-by (or ``received``) address and port, and the archive's hosts (192.0.2.x, example.com) are not the test's:
-without the change the device's answer could not come back, and the purpose could not be judged. The Request-URI is
-not touched (the message is sent to the device's address as it is). A second change keeps runs apart: each Call-ID
+without the change the device's answer could not come back, and the purpose could not be judged. The Request-URI
+depends on ``--sip-torture-uri`` (ini ``sip_torture_uri``): with ``device``, the default, a plain archive Request-URI
+(``sip:user@example.com``, ``sip:t.watson@example.org``; URI parameters, URI headers, brackets and the spacing around
+it kept) gets the user of the profile's address of record and the target's host and port, as every other purpose
+addresses the device: a UAS that serves only its own user (RFC 3261 §8.2.2.1: 404 for others) then reaches the step
+the message tortures instead of turning the request away first. A Request-URI whose user part is itself tortured
+(escapes, ``;`` parameters, unusual characters), one without a user part (REGISTER) or of another scheme is never
+changed, nor is any when the profile names no user. With ``archive`` the archive's Request-URI is sent as it is (the
+purposes whose answer is then a 404 are inconclusive). A second change keeps runs apart: each Call-ID
 value gets a token unique to the test in front (``Call-ID: 3f2a1b4c-wsinv.ndaksdj@192.0.2.1``; the rest of the value,
 with its unusual characters, is kept). RFC 3261 §8.2.2.2 has a device answer 482 (Loop Detected) to a request whose
 From tag, Call-ID and CSeq equal those of a transaction still alive that it does not match -- which the same message
@@ -38,7 +45,7 @@ from uuid import uuid4
 import pytest
 
 from conformance.peer import ExpectationFailed, Incoming, any_message
-from conformance.plugin import inconclusive
+from conformance.plugin import inconclusive, torture_uri_mode
 from conformance.sip import Request, Response, SipURI, parse
 from conformance.sip.state import DialogError
 from testcases._requests import end_call
@@ -334,6 +341,33 @@ def rewrite_top_via(data: bytes, transport: str, sent_by: str) -> bytes:
     return data[: s.start(2)] + transport.encode() + s.group(3) + sent_by.encode() + data[s.end(4) :]
 
 
+_PLAIN_RURI = re.compile(
+    rb"\A([^ \t\r\n]+[ \t]+<?)(sips?):([A-Za-z0-9._~-]+)@([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]+)?(?=[;?> \t\r\n])")
+
+
+def address_to_device(data: bytes, profile) -> bytes:
+    """``data`` with a plain Request-URI's user, host and port replaced by the profile's user and the target's host
+    and port (everything else on the Request-Line kept); unchanged when the Request-URI is not plain or the profile
+    names no user."""
+    user = _profile_user(profile)
+    if user is None:
+        return data
+    t = profile.target
+    host = f"[{t.host}]" if ":" in t.host and not t.host.startswith("[") else t.host
+    m = _PLAIN_RURI.match(data)
+    if m is None:
+        return data
+    return data[: m.start(3)] + f"{user}@{host}:{t.port}".encode() + data[m.end() :]
+
+
+def _profile_user(profile) -> str | None:
+    aor = profile.aor or ""
+    if ":" not in aor or "@" not in aor:
+        return None
+    user = aor.split(":", 1)[1].split("@", 1)[0]
+    return user or None
+
+
 def stamp_call_ids(data: bytes, token: str) -> bytes:
     """``data`` with ``token`` put in front of every Call-ID value (compact ``i`` too) of the header section."""
     end = data.find(b"\r\n\r\n")
@@ -372,7 +406,7 @@ def _alive(peer, profile, stem: str) -> Response:
         pytest.fail(f"after {stem}.dat the device did not answer an OPTIONS: it no longer processes requests")
 
 
-def _run(stem: str, peer, profile, should) -> None:
+def _run(stem: str, peer, profile, should, config=None) -> None:
     spec = TORTURES[stem]
     transport = profile.target.transport
     if transport in STREAMS and spec.on_stream:
@@ -384,6 +418,8 @@ def _run(stem: str, peer, profile, should) -> None:
     if not spec.response:
         data = rewrite_top_via(data, ep.via_transport, ep.sent_by())
         data = stamp_call_ids(data, f"{uuid4().hex[:8]}-")
+        if torture_uri_mode(config) == "device":
+            data = address_to_device(data, profile)
     sent_msg = parse(data, stream=transport in STREAMS).message
     sent = sent_msg if isinstance(sent_msg, Request) else None
     peer.send(data, profile.target.address)
@@ -481,8 +517,8 @@ def _make(stem: str) -> Callable[..., None]:
     spec = TORTURES[stem]
     row = MANIFEST[f"rfc4475/{stem}.dat"]
 
-    def test(sip_peer, sip_profile, sip_should) -> None:
-        _run(stem, sip_peer, sip_profile, sip_should)
+    def test(sip_peer, sip_profile, sip_should, pytestconfig) -> None:
+        _run(stem, sip_peer, sip_profile, sip_should, pytestconfig)
 
     section = _cite(spec)
     test.__name__ = f"test_rfc4475_{stem}"

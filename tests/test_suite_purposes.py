@@ -549,3 +549,82 @@ def test_s8_must_parts_still_fail() -> None:
                            pytestconfig=None)
     assert bext.verdict == "fail" and "expected 420" in bext.reason, bext
 
+
+# ---------------------------------------------------------------------------------------------------------------------
+# S11: the RFC 4475 purposes address the profile's user (default) or send the archive's Request-URI
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _request_line(data: bytes) -> bytes:
+    return data.split(b"\r\n", 1)[0]
+
+
+def test_s11_plain_archive_request_uris_get_the_profile_user_and_the_target() -> None:
+    from testcases.test_torture import TORTURE, address_to_device
+
+    profile = profile_for(5099, aor="sip:baresip@127.0.0.1")
+    lines = {p.stem: _request_line(address_to_device(p.read_bytes(), profile))
+             for p in sorted((TORTURE / "rfc4475").glob("*.dat"))}
+    assert lines["invut"] == b"INVITE sip:baresip@127.0.0.1:5099 SIP/2.0"
+    assert lines["baddn"] == b"OPTIONS sip:baresip@127.0.0.1:5099 SIP/2.0"
+    assert lines["wsinv"] == b"INVITE sip:baresip@127.0.0.1:5099;unknownparam SIP/2.0"
+    assert lines["escruri"] == b"INVITE sip:baresip@127.0.0.1:5099?Route=%3Csip:example.com%3E SIP/2.0"
+    assert lines["ltgtruri"] == b"INVITE <sip:baresip@127.0.0.1:5099> SIP/2.0"
+    assert lines["lwsruri"] == b"INVITE sip:baresip@127.0.0.1:5099; lr SIP/2.0"
+    assert lines["lwsstart"] == b"INVITE  sip:baresip@127.0.0.1:5099  SIP/2.0"
+    assert lines["badvers"] == b"OPTIONS sip:baresip@127.0.0.1:5099 SIP/7.0"
+    # The tortured user parts, REGISTERs (no user), other schemes and responses are left as the archive has them.
+    for stem in ("esc01", "semiuri", "intmeth", "unkscm", "novelsc", "escnull", "unksm2", "esc02", "bcast"):
+        assert lines[stem] == _request_line((TORTURE / "rfc4475" / f"{stem}.dat").read_bytes()), stem
+
+
+def test_s11_no_user_in_the_profile_leaves_the_archive_uri() -> None:
+    from testcases.test_torture import TORTURE, address_to_device
+
+    data = (TORTURE / "rfc4475" / "invut.dat").read_bytes()
+    assert address_to_device(data, profile_for(5099, aor=None)) == data
+
+
+class _Config:
+    def __init__(self, option: str | None, ini: str | None) -> None:
+        self.option, self.ini = option, ini
+
+    def getoption(self, name: str, default: Any = None) -> Any:
+        return self.option if name == "sip_torture_uri" else default
+
+    def getini(self, name: str) -> Any:
+        return self.ini if name == "sip_torture_uri" else None
+
+
+def test_s11_torture_uri_option_defaults_to_device_and_checks_the_ini_value() -> None:
+    from conformance.plugin import torture_uri_mode
+
+    assert torture_uri_mode(None) == "device"
+    assert torture_uri_mode(_Config(None, None)) == "device"  # type: ignore[arg-type]
+    assert torture_uri_mode(_Config(None, "archive")) == "archive"  # type: ignore[arg-type]
+    assert torture_uri_mode(_Config("device", "archive")) == "device"  # type: ignore[arg-type]
+    with pytest.raises(pytest.UsageError, match="choose from device, archive"):
+        torture_uri_mode(_Config(None, "user"))  # type: ignore[arg-type]
+
+
+def test_s11_a_user_checking_uas_reaches_the_tortured_step() -> None:
+    """A UAS that answers 404 to every user but its own (baresip): with the default the INVITE with an unknown
+    Content-Type reaches the body check (TP-TOR-invut fails on the 200 it then gets, §8.2.3's MUST); with
+    ``archive`` the 404 makes it inconclusive."""
+    from testcases import test_torture
+
+    def own_user_only(dev: StandIn, inc: Incoming) -> None:
+        msg = inc.message
+        if isinstance(msg, Request) and msg.method != "ACK":
+            ours = msg.uri_text.startswith("sip:dut@")
+            answer_raw(dev, inc, 200 if ours or msg.method == "OPTIONS" else 404, "OK" if ours else "Not Found",
+                       extra=(("Contact", f"<sip:dut@{dev.endpoint.sent_by()}>"),))
+
+    with StandIn(own_user_only) as dev, sipcert_peer() as p:
+        profile = profile_for(dev.port)
+        device = run_purpose(test_torture.test_rfc4475_invut, sip_peer=p, sip_profile=profile,
+                             pytestconfig=_Config("device", None))
+        archive = run_purpose(test_torture.test_rfc4475_invut, sip_peer=p, sip_profile=profile,
+                              pytestconfig=_Config("archive", None))
+    assert device.verdict == "fail" and "expected 415" in device.reason, device
+    assert archive.verdict == "inconclusive" and "404" in archive.reason, archive
