@@ -222,7 +222,7 @@ def _not_cancelled(peer, profile, calls, mutate, what: str, sip_should, *, confi
     finals = final_responses(peer, call.invite)
     if finals and finals[0].time < sent:
         inconclusive(f"the device answered the INVITE ({finals[0].summary}) before the non-matching CANCEL was sent")
-    ended = [e for e in finals if e.message.status == 487]
+    ended = [e for e in finals if isinstance(e.message, Response) and e.message.status == 487]
     assert not ended, (
         f"a CANCEL with {what}, which matches no transaction (RFC 3261 §17.2.3), ended the INVITE: "
         f"{describe(ended)}")
@@ -264,7 +264,9 @@ def test_s9_2_cancel_other_sent_by_does_not_cancel(sip_peer, sip_profile, calls,
         host = via.raw.split(" ", 1)[1].split(";", 1)[0]
         port = host.rsplit(":", 1)[1] if host.count(":") == 1 or host.startswith("[") else ""
         new = via.raw.replace(host, f"other.sipcert.invalid:{port}" if port else "other.sipcert.invalid", 1)
-        return msg.with_header("Via", new)
+        changed = msg.with_header("Via", new)
+        assert isinstance(changed, Request)
+        return changed
 
     _not_cancelled(sip_peer, sip_profile, calls, other_sent_by, "another Via sent-by", sip_should, confirm=False)
 
