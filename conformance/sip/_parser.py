@@ -399,6 +399,11 @@ def _load_speedups() -> Any:
     (``SIPCERT_PURE_PYTHON`` set to anything but ``0``, the extension not built, or out of step with this module)."""
     if os.environ.get("SIPCERT_PURE_PYTHON", "").strip() not in ("", "0"):
         return None
+    return _configure_speedups()
+
+
+def _configure_speedups() -> Any:
+    """``_speedups.parse``, configured, whatever the environment says (the differential tests call both parsers)."""
     try:
         speedups = importlib.import_module("._speedups", __package__)
     except ImportError:

@@ -118,6 +118,12 @@ static inline void set_slot(PyObject *obj, int slot, PyObject *value /* stolen *
     Py_XSETREF(*p, value);
 }
 
+/* Equal strings (the header table holds distinct but equal key objects for a full name and its compact form). */
+static inline int key_is(PyObject *a, PyObject *b) {
+    return a == b || (PyUnicode_GET_LENGTH(a) == PyUnicode_GET_LENGTH(b) && PyUnicode_KIND(a) == PyUnicode_KIND(b) &&
+                      memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)PyUnicode_GET_LENGTH(a) * PyUnicode_KIND(a)) == 0);
+}
+
 static inline int is_ascii_str(PyObject *u) { return PyUnicode_Check(u) && PyUnicode_IS_ASCII(u); }
 
 static PyObject *make_defect(PyObject *code, PyObject *header, Py_ssize_t offset, PyObject *detail) {
@@ -1060,7 +1066,7 @@ static PyObject *sp_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
         Py_ssize_t pos = 0;
         PyObject *key, *idx;
         while (PyDict_Next(index, &pos, &key, &idx)) {
-            if (key == s_cseq || key == s_content_length) continue;
+            if (key_is(key, s_cseq) || key_is(key, s_content_length)) continue;
             PyObject *rid = PyDict_GetItemWithError(reader_ids, key);
             if (rid != NULL) {
                 PyObject *v = read_typed(&specs[PyLong_AsLong(rid)], idx, hdrs);
@@ -1267,7 +1273,7 @@ static PyObject *sp_configure(PyObject *self, PyObject *d) {
         count++;
     }
     Py_XSETREF(reader_ids, ids);
-    /* Use the table's own key objects, so that keys read from the index compare by identity. */
+    /* The table's own key objects (most keys read from the index are these very objects). */
     PyObject **keyvars[8] = {&s_cseq, &s_content_length, &s_mandatory[0], &s_mandatory[1], &s_mandatory[2],
                              &s_mandatory[3], &s_mandatory[4], &s_mandatory[5]};
     for (int k = 0; k < 8; k++) {
