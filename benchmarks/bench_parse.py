@@ -3,7 +3,8 @@
 Work per message, for both: parse the bytes, then read the top Via branch, the From and To tags, the CSeq number
 and the Call-ID. sipcert is measured twice: as the issue states the work (the defect list is kept and complete
 whenever read, but header grammars nobody reads are checked lazily), and with ``len(result.defects)`` forced, so
-every header of every message is validated.
+every header of every message is validated. Both are measured again with the pure-Python parser (the fallback when
+the C accelerator is not built, or ``SIPCERT_PURE_PYTHON=1``); the report says which implementation each runs.
 
 Corpora:
 - ``invite``: 2,000 distinct typical INVITEs with an SDP body (fresh branch, tags, Call-ID and CSeq each), so no
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conformance.sip import parse
+from conformance.sip import SPEEDUPS, ParseResult, _parser, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 TORTURE = ROOT / "tests" / "data" / "torture" / "rfc4475"
@@ -68,35 +69,61 @@ def rfc4475_messages() -> list[bytes]:
     return [p.read_bytes() for p in sorted(TORTURE.glob("*.dat"))]
 
 
-def sipcert_work(data: bytes) -> Any:
-    msg = parse(data).message
-    if msg is None:
-        return None
-    via = msg.via
-    return (
-        via[0].branch if via else None,
-        msg.from_.tag if msg.from_ else None,
-        msg.to.tag if msg.to else None,
-        msg.cseq.number if msg.cseq else None,
-        msg.call_id,
-    )
+def _pure_python_parse(data: bytes) -> ParseResult:
+    """``parse`` with the C accelerator bypassed: the pure-Python fallback (what ``SIPCERT_PURE_PYTHON=1`` selects)."""
+    return _parser._parse_py(bytes(data), False, _parser.DEFAULT_MAX_SIZE)
 
 
-def sipcert_work_full(data: bytes) -> Any:
-    result = parse(data)
-    msg = result.message
-    n = len(result.defects)
-    if msg is None:
-        return n
-    via = msg.via
-    return (
-        via[0].branch if via else None,
-        msg.from_.tag if msg.from_ else None,
-        msg.to.tag if msg.to else None,
-        msg.cseq.number if msg.cseq else None,
-        msg.call_id,
-        n,
-    )
+def make_sipcert_work(parse_fn: Callable[[bytes], ParseResult], full: bool) -> Callable[[bytes], Any]:
+    """The work per message with ``parse_fn``; ``full`` also forces every header's validation (``len(defects)``)."""
+    if full:
+
+        def work_full(data: bytes) -> Any:
+            result = parse_fn(data)
+            msg = result.message
+            n = len(result.defects)
+            if msg is None:
+                return n
+            via = msg.via
+            return (
+                via[0].branch if via else None,
+                msg.from_.tag if msg.from_ else None,
+                msg.to.tag if msg.to else None,
+                msg.cseq.number if msg.cseq else None,
+                msg.call_id,
+                n,
+            )
+
+        return work_full
+
+    def work(data: bytes) -> Any:
+        msg = parse_fn(data).message
+        if msg is None:
+            return None
+        via = msg.via
+        return (
+            via[0].branch if via else None,
+            msg.from_.tag if msg.from_ else None,
+            msg.to.tag if msg.to else None,
+            msg.cseq.number if msg.cseq else None,
+            msg.call_id,
+        )
+
+    return work
+
+
+sipcert_work = make_sipcert_work(parse, full=False)
+sipcert_work_full = make_sipcert_work(parse, full=True)
+sipcert_work_pure = make_sipcert_work(_pure_python_parse, full=False)
+sipcert_work_pure_full = make_sipcert_work(_pure_python_parse, full=True)
+
+#: Which parser each sipcert contender runs.
+IMPLEMENTATIONS = {
+    "sipcert": "C accelerator (conformance.sip._speedups)" if SPEEDUPS else "pure Python (the accelerator is off)",
+    "sipcert_full_validation": "C accelerator (conformance.sip._speedups)" if SPEEDUPS else "pure Python (the accelerator is off)",
+    "sipcert_pure_python": "pure Python (_parser._parse_py)",
+    "sipcert_pure_python_full": "pure Python (_parser._parse_py)",
+}
 
 
 def sipmessage_work(data: bytes) -> Any:
@@ -141,11 +168,15 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
         "sipmessage": sipmessage_work,
         "sipcert": sipcert_work,
         "sipcert_full_validation": sipcert_work_full,
+        "sipcert_pure_python": sipcert_work_pure,
+        "sipcert_pure_python_full": sipcert_work_pure_full,
     }
     corpora = {"invite": typical_invites(2000), "rfc4475": rfc4475_messages()}
     results: dict[str, Any] = {
         "python": sys.version.split()[0],
         "sipmessage_version": getattr(sipmessage, "__version__", "0.7.1"),
+        "speedups": SPEEDUPS,
+        "implementations": IMPLEMENTATIONS,
         "seconds_per_round": seconds,
         "rounds": rounds,
         "corpora": {},
@@ -174,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = ap.parse_args(argv)
     results = run(args.seconds, args.rounds)
+    print("implementations:")
+    for name, impl in results["implementations"].items():
+        print(f"  {name:<26} {impl}")
     for cname, r in results["corpora"].items():
         print(f"\n{cname} ({r['messages']} messages; sipmessage raised on {r['sipmessage_failed_on']}):")
         for name, value in r["msgs_per_s"].items():
