@@ -414,22 +414,31 @@ class AsyncPeer:
         """Wait for the first unconsumed message that matches; fail with what arrived instead."""
         loop = self.loop
         deadline = loop.time() + timeout
-        while True:
-            self.raise_errors()
-            for inc in self._pending():
-                if matcher.matches(inc.message):
-                    if consume:
-                        self._consumed.add(inc.entry.seq)
-                    return inc
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise ExpectationFailed(self._explain(matcher, timeout))
-            fut: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(fut)
-            timer = loop.call_later(remaining, _settle, fut)
-            try:
+        timer: asyncio.TimerHandle | None = None  # one loop timer for the whole wait, made only if we wait
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            self._notify()
+
+        try:
+            while True:
+                self.raise_errors()
+                for inc in self._pending():
+                    if matcher.matches(inc.message):
+                        if consume:
+                            self._consumed.add(inc.entry.seq)
+                        return inc
+                if expired or loop.time() >= deadline:
+                    raise ExpectationFailed(self._explain(matcher, timeout))
+                fut: asyncio.Future[None] = loop.create_future()
+                self._waiters.append(fut)
+                if timer is None:
+                    timer = loop.call_at(deadline, expire)
                 await fut
-            finally:
+        finally:
+            if timer is not None:
                 timer.cancel()
 
     async def collect(self, matcher: Matcher, duration: float) -> list[Incoming]:
@@ -454,35 +463,44 @@ class AsyncPeer:
         self, handle: ClientTransactionHandle, matcher: Matcher | None = None, timeout: float = 5.0
     ) -> Response:
         """The next response of a client transaction (that matches), in arrival order."""
-        deadline = self.loop.time() + timeout
-        while True:
-            self.raise_errors()
-            while handle._taken < len(handle.responses):
-                inc = handle.responses[handle._taken]
-                handle._taken += 1
-                if matcher is None or matcher.matches(inc.message):
-                    assert isinstance(inc.message, Response)
-                    return inc.message
-            if handle.timed_out:
-                raise ExpectationFailed(
-                    f"the {handle.request.method} transaction timed out (Timer {handle.timed_out}) without "
-                    f"{matcher.describe() if matcher else 'a response'}; got: "
-                    + (", ".join(str(i.entry.summary) for i in handle.responses) or "nothing")
-                )
-            remaining = deadline - self.loop.time()
-            if remaining <= 0:
-                raise ExpectationFailed(
-                    f"no {matcher.describe() if matcher else 'response'} to {handle.request.summary()} within "
-                    f"{timeout:g} s; the transaction got: "
-                    + (", ".join(str(i.entry.summary) for i in handle.responses) or "nothing")
-                )
-            loop = self.loop
-            fut: asyncio.Future[None] = loop.create_future()
-            handle._waiter = fut
-            timer = loop.call_later(remaining, _settle, fut)
-            try:
+        loop = self.loop
+        deadline = loop.time() + timeout
+        timer: asyncio.TimerHandle | None = None  # one loop timer for the whole wait, made only if we wait
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            handle._wake()
+
+        try:
+            while True:
+                self.raise_errors()
+                while handle._taken < len(handle.responses):
+                    inc = handle.responses[handle._taken]
+                    handle._taken += 1
+                    if matcher is None or matcher.matches(inc.message):
+                        assert isinstance(inc.message, Response)
+                        return inc.message
+                if handle.timed_out:
+                    raise ExpectationFailed(
+                        f"the {handle.request.method} transaction timed out (Timer {handle.timed_out}) without "
+                        f"{matcher.describe() if matcher else 'a response'}; got: "
+                        + (", ".join(str(i.entry.summary) for i in handle.responses) or "nothing")
+                    )
+                if expired or loop.time() >= deadline:
+                    raise ExpectationFailed(
+                        f"no {matcher.describe() if matcher else 'response'} to {handle.request.summary()} within "
+                        f"{timeout:g} s; the transaction got: "
+                        + (", ".join(str(i.entry.summary) for i in handle.responses) or "nothing")
+                    )
+                fut: asyncio.Future[None] = loop.create_future()
+                handle._waiter = fut
+                if timer is None:
+                    timer = loop.call_at(deadline, expire)
                 await fut
-            finally:
+        finally:
+            if timer is not None:
                 timer.cancel()
 
     async def final_response(self, handle: ClientTransactionHandle, timeout: float = 5.0) -> Response:
@@ -562,8 +580,3 @@ class AsyncPeer:
             body=body,
             content_type=content_type,
         )
-
-
-def _settle(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
