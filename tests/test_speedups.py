@@ -254,12 +254,14 @@ FRAGMENTS = [
     "application/sdp", "text/plain;charset=utf-8", "multipart/mixed;boundary=\"x\"", "a / b", "/",
     "100rel", "timer", "INVITE", "ACK", ", ", ",", " ", "\t", "", "0", "70", "255", "256", "4294967295", "4294967296",
     "1" * 19, "abc@def", "a b", "(x)", "{y}", "é",
+    "sip:a?b@host", "sip:a,b@host", "sip:host;user=phone", "tel:+1", ";tag=x,sip:b@c", "\"José\" ", "José ", "\u212a",
 ]  # fmt: skip
 HEADER_NAMES = [
     "Via", "v", "VIA", "From", "f", "To", "t", "Contact", "m", "Route", "Record-Route", "Reply-To", "Call-ID", "i",
     "CSeq", "Max-Forwards", "Content-Length", "l", "Content-Type", "c", "Expires", "Min-Expires", "RSeq", "RAck",
     "Require", "Supported", "k", "Unsupported", "Proxy-Require", "Allow", "Allow-Events", "Content-Encoding",
     "Priority", "Date", "Warning", "Path", "Service-Route", "X-Custom", "Bad Name", "Subject",
+    "\u212a", "Çontact", "X-é", "İ",
 ]  # fmt: skip
 BASE = [
     ("Via", "SIP/2.0/UDP pc33.example.com;branch=z9hG4bK776asdhds"),
@@ -298,7 +300,8 @@ def assembled(draw: st.DrawFn) -> bytes:
         headers.append(("Content-Length", str(len(body) + 5)))
     sep = draw(st.sampled_from([": ", ":", " : ", ":\t", ": \r\n "]))
     lines += [f"{name}{sep}{value}" for name, value in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+    end = draw(st.sampled_from(["\r\n\r\n"] * 6 + ["\r\n", "", "\r", "\r\n\r", "\n", "\r\r\n", "\n\r\n"]))
+    return ("\r\n".join(lines) + end).encode("utf-8") + body
 
 
 @needs_c

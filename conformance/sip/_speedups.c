@@ -36,7 +36,7 @@ static int configured = 0;
 /* Interned strings. */
 static PyObject *s_empty, *s_cseq, *s_content_length, *s_request, *s_response, *s_SIP, *s_2_0, *s_star;
 static PyObject *s_mandatory[6]; /* to, from, cseq, call-id, max-forwards, via */
-static PyObject *s_bad_header_line, *s_leading_ws, *s_leading_ws_detail;
+static PyObject *s_bad_header_line, *s_leading_ws, *s_leading_ws_detail, *s_no_header_end, *s_lower;
 
 /* Slot offsets of Message / Request / Response / ParseResult. */
 enum {
@@ -140,15 +140,6 @@ static int append_defect(PyObject *defects, PyObject *code, PyObject *header, Py
     if (d == NULL) return -1;
     int r = PyList_Append(defects, d);
     Py_DECREF(d);
-    return r;
-}
-
-/* ``f"{prefix}{text[:limit]!r}"`` */
-static PyObject *repr_detail(const char *prefix, const char *p, Py_ssize_t n, Py_ssize_t limit) {
-    PyObject *s = ascii_str(p, n < limit ? n : limit);
-    if (s == NULL) return NULL;
-    PyObject *r = PyUnicode_FromFormat("%s%R", prefix, s);
-    Py_DECREF(s);
     return r;
 }
 
@@ -340,8 +331,23 @@ static PyObject *read_via_simple(PyObject *value, const unsigned char *s, Py_ssi
     return ntuple(Via_T, 7, items);
 }
 
+/* Contact: an expires or q parameter (any case) in a simple parameter run needs the Python reader's range checks. */
+static int has_expires_or_q(const unsigned char *s, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (s[k] != ';') continue;
+        Py_ssize_t e = k + 1;
+        while (e < n && TOKEN_C[s[e]]) e++;
+        Py_ssize_t len = e - k - 1;
+        if ((len == 1 && (s[k + 1] | 32) == 'q') ||
+            (len == 7 && (s[k + 1] | 32) == 'e' && (s[k + 2] | 32) == 'x' && (s[k + 3] | 32) == 'p' &&
+             (s[k + 4] | 32) == 'i' && (s[k + 5] | 32) == 'r' && (s[k + 6] | 32) == 'e' && (s[k + 7] | 32) == 's'))
+            return 1;
+    }
+    return 0;
+}
+
 /* RE_NAME_ADDR_SIMPLE with RE_SIP_URI_STRICT on the URI. ``value`` may be NULL (then the raw text is made). */
-static PyObject *read_name_addr_simple(PyObject *value, const unsigned char *s, Py_ssize_t n, int *has_eq_param) {
+static PyObject *read_name_addr_simple(PyObject *value, const unsigned char *s, Py_ssize_t n, int contact) {
     if (n == 0) return NULL;
     Py_ssize_t i = 0, de = 0;
     if (s[0] == '"') {
@@ -374,32 +380,42 @@ static PyObject *read_name_addr_simple(PyObject *value, const unsigned char *s, 
     if (i >= n) return NULL;
     Py_ssize_t ue = i++;
     if (!params_ok(s + i, n - i, SPV_C) || !sip_uri_strict(s + us, ue - us)) return NULL;
-    if (has_eq_param != NULL) {
-        /* Contact: an expires or q parameter needs the Python reader's range checks. */
-        *has_eq_param = 0;
-        for (Py_ssize_t k = i; k < n; k++) {
-            if (s[k] != ';') continue;
-            Py_ssize_t e = k + 1;
-            while (e < n && TOKEN_C[s[e]]) e++;
-            Py_ssize_t len = e - k - 1;
-            if ((len == 1 && (s[k + 1] | 32) == 'q') ||
-                (len == 7 && (s[k + 1] | 32) == 'e' && (s[k + 2] | 32) == 'x' && (s[k + 3] | 32) == 'p' &&
-                 (s[k + 4] | 32) == 'i' && (s[k + 5] | 32) == 'r' && (s[k + 6] | 32) == 'e' && (s[k + 7] | 32) == 's'))
-                *has_eq_param = 1;
-        }
-        if (*has_eq_param) return NULL;
-    }
+    if (contact && has_expires_or_q(s + i, n - i)) return NULL;
     PyObject *items[5] = {
         ascii_str((const char *)s, de), ascii_str((const char *)s + us, ue - us), ascii_str((const char *)s + i, n - i),
         Py_NewRef(Py_True), value != NULL ? Py_NewRef(value) : ascii_str((const char *)s, n)};
     return ntuple(NameAddr_T, 5, items);
 }
 
+/* The addr-spec form of _read_name_addr (no "<", no DQUOTE, brackets not required): RE_ADDR_SPEC, no "?" in the
+ * URI, RE_SIP_URI_STRICT on it; parameters in the no-whitespace token form of GENERIC_PARAMS. */
+static PyObject *read_addr_spec(PyObject *value, const unsigned char *s, Py_ssize_t n, int contact) {
+    Py_ssize_t k = 0;
+    while (k < n && s[k] != ';') {
+        unsigned char c = s[k];
+        if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"' || c == ',' || c == '?') return NULL;
+        k++;
+    }
+    if (k == 0 || !params_ok(s + k, n - k, GENV_C) || !sip_uri_strict(s, k)) return NULL;
+    if (contact && has_expires_or_q(s + k, n - k)) return NULL;
+    PyObject *items[5] = {Py_NewRef(s_empty), ascii_str((const char *)s, k), ascii_str((const char *)s + k, n - k),
+                          Py_NewRef(Py_False), value != NULL ? Py_NewRef(value) : ascii_str((const char *)s, n)};
+    return ntuple(NameAddr_T, 5, items);
+}
+
+/* _read_name_addr where it reports no problem: the simple name-addr, or (``spec``) the addr-spec form. */
+static PyObject *read_addr(PyObject *value, const unsigned char *s, Py_ssize_t n, int contact, int spec) {
+    PyObject *na = read_name_addr_simple(value, s, n, contact);
+    if (na != NULL || PyErr_Occurred() || !spec) return na;
+    if (memchr(s, '<', (size_t)n) != NULL || memchr(s, '"', (size_t)n) != NULL) return NULL;
+    return read_addr_spec(value, s, n, contact);
+}
+
 /* _read_addr_list for simple name-addrs: split_commas (when there is a comma), each element simple. Appends to out. */
 static int read_addr_list(PyObject *value, const unsigned char *s, Py_ssize_t n, int contact, PyObject *out) {
-    int eq = 0;
+    int spec = contact; /* Route and Record-Route require the brackets */
     if (memchr(s, ',', (size_t)n) == NULL) {
-        PyObject *na = read_name_addr_simple(value, s, n, contact ? &eq : NULL);
+        PyObject *na = read_addr(value, s, n, contact, spec);
         if (na == NULL) return PyErr_Occurred() ? -1 : 0;
         int r = PyList_Append(out, na);
         Py_DECREF(na);
@@ -428,7 +444,7 @@ static int read_addr_list(PyObject *value, const unsigned char *s, Py_ssize_t n,
         Py_ssize_t a = start, b = i < n ? i : n;
         while (a < b && (s[a] == ' ' || s[a] == '\t')) a++;
         while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t')) b--;
-        PyObject *na = read_name_addr_simple(NULL, s + a, b - a, contact ? &eq : NULL);
+        PyObject *na = read_addr(NULL, s + a, b - a, contact, spec);
         if (na == NULL) return PyErr_Occurred() ? -1 : 0;
         int r = PyList_Append(out, na);
         Py_DECREF(na);
@@ -540,7 +556,7 @@ static PyObject *read_typed(const ReaderSpec *spec, PyObject *idx, PyObject **he
     Py_ssize_t n = PyUnicode_GET_LENGTH(value);
     switch (kind) {
     case K_NAME_ADDR:
-        return read_name_addr_simple(value, s, n, NULL);
+        return read_addr(value, s, n, 0, 1);
     case K_CALL_ID: {
         const unsigned char *at = memchr(s, '@', (size_t)n);
         if (at == NULL ? all_in(s, n, WORD_C) : (all_in(s, at - s, WORD_C) && all_in(at + 1, n - (at - s) - 1, WORD_C)))
@@ -644,8 +660,11 @@ static int lines_push(Lines *L, Py_ssize_t s, Py_ssize_t e) {
     return 0;
 }
 
-/* Splits the header section into lines. 1: done, *hend at the CRLF CRLF; 0: not the fast path; -1: error. */
-static int split_head(const unsigned char *p, Py_ssize_t n, Py_ssize_t start, Lines *L, Py_ssize_t *hend) {
+/* Splits the header section into lines (CRLF ends only; HTAB and UTF-8 octets allowed in them, *nonascii set for
+ * the latter). Returns 1 when it ends in CRLF CRLF (*hend at it), 2 when it has no end at all (the whole rest, less
+ * its trailing CR and LF octets, up to *hend; as _parse_py's "no-header-end"), 0 when it is not the fast path (a bare
+ * CR or LF, another control character, an end with a bare LF), -1 on error. */
+static int split_head(const unsigned char *p, Py_ssize_t n, Py_ssize_t start, Lines *L, Py_ssize_t *hend, int *nonascii) {
     Py_ssize_t i = start, ls = start;
     while (i < n) {
         unsigned char c = p[i];
@@ -653,7 +672,12 @@ static int split_head(const unsigned char *p, Py_ssize_t n, Py_ssize_t start, Li
             i++;
             continue;
         }
-        if (c != '\r' || i + 1 >= n || p[i + 1] != '\n') return 0;
+        if (c >= 0x80) {
+            *nonascii = 1;
+            i++;
+            continue;
+        }
+        if (c != '\r' || i + 1 >= n || p[i + 1] != '\n') break;
         if (lines_push(L, ls, i) < 0) return -1;
         if (i + 3 < n && p[i + 2] == '\r' && p[i + 3] == '\n') {
             *hend = i;
@@ -662,7 +686,30 @@ static int split_head(const unsigned char *p, Py_ssize_t n, Py_ssize_t start, Li
         i += 2;
         ls = i;
     }
-    return 0;
+    /* No CRLF CRLF up to i: the section has no end when only CR and LF octets follow, none of them a LF LF or
+     * LF CR LF (which _parse_py takes as an end with a bare LF). */
+    Py_ssize_t e = n;
+    while (e > start && (p[e - 1] == '\r' || p[e - 1] == '\n')) e--;
+    if (i < e || e == start) return 0;
+    for (Py_ssize_t k = e; k + 1 < n; k++)
+        if (p[k] == '\n' && (p[k + 1] == '\n' || (p[k + 1] == '\r' && k + 2 < n && p[k + 2] == '\n'))) return 0;
+    if (ls <= e && lines_push(L, ls, e) < 0) return -1;
+    *hend = e;
+    return 2;
+}
+
+/* A str from header-section octets: plain copy when the section is ASCII, else UTF-8 (the section was checked). */
+static inline PyObject *head_str(int nonascii, const unsigned char *p, Py_ssize_t n) {
+    return nonascii ? PyUnicode_DecodeUTF8((const char *)p, n, NULL) : ascii_str((const char *)p, n);
+}
+
+/* ``f"{prefix}{text[:limit]!r}"`` with ``text`` a str (characters, not octets, are counted). */
+static PyObject *repr_detail_str(const char *prefix, PyObject *text, Py_ssize_t limit) {
+    PyObject *cut = PyUnicode_Substring(text, 0, limit);
+    if (cut == NULL) return NULL;
+    PyObject *r = PyUnicode_FromFormat("%s%R", prefix, cut);
+    Py_DECREF(cut);
+    return r;
 }
 
 static PyObject *fallback(PyObject *const *args) { return PyObject_Vectorcall(parse_py, args, 3, NULL); }
@@ -671,8 +718,8 @@ static PyObject *call_helper(PyObject *fn, PyObject **args, Py_ssize_t n) { retu
 
 /* The simple Request-Line (token SP strict-SIP-URI SP "SIP/2.0") or Status-Line ("SIP/2.0" SP 3DIGIT SP reason).
  * Returns 1 with the fields set, 0 when the Python _start_line must decide, -1 on error. */
-static int fast_start_line(const unsigned char *s, Py_ssize_t n, int *is_request, PyObject **f0, PyObject **f1,
-                           long *status) {
+static int fast_start_line(const unsigned char *s, Py_ssize_t n, int nonascii, int *is_request, PyObject **f0,
+                           PyObject **f1, long *status) {
     if (n >= 4 && memcmp(s, "SIP/", 4) == 0) {
         if (n < 12 || memcmp(s, "SIP/2.0 ", 8) != 0 || !DIGIT[s[8]] || !DIGIT[s[9]] || !DIGIT[s[10]] || s[11] != ' ')
             return 0;
@@ -681,7 +728,7 @@ static int fast_start_line(const unsigned char *s, Py_ssize_t n, int *is_request
         *is_request = 0;
         *status = code;
         *f0 = ascii_str((const char *)s + 8, 3);
-        *f1 = ascii_str((const char *)s + 12, n - 12);
+        *f1 = head_str(nonascii, s + 12, n - 12);
         if (*f0 == NULL || *f1 == NULL) return -1;
         return 1;
     }
@@ -741,38 +788,64 @@ static PyObject *sp_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
     PyObject *defects = NULL, *index = NULL, *f0 = NULL, *f1 = NULL, *f2 = NULL, *kind = NULL, *at = NULL;
     PyObject *headers = NULL, *typed = NULL, *body = NULL, *trailing = NULL, *unread = NULL, *status_obj = NULL;
     PyObject *msg = NULL;
-    int r = split_head(p, n, start, &L, &hend);
+    int nonascii = 0;
+    int r = split_head(p, n, start, &L, &hend, &nonascii);
     if (r < 0) goto done;
     if (r == 0) {
         result = fallback(args);
         goto done;
     }
-    Py_ssize_t body_start = hend + 4;
-    if (start == 0) {
+    Py_ssize_t body_start = r == 1 ? hend + 4 : n;
+    PyObject *text = NULL;
+    if (nonascii) {
+        /* The header section must be valid UTF-8 (else _parse_py reports bad-encoding); _Offsets needs its text to
+         * turn character offsets into byte offsets. */
+        text = PyUnicode_DecodeUTF8((const char *)p + start, hend - start, NULL);
+        if (text == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) goto done;
+            PyErr_Clear();
+            result = fallback(args);
+            goto done;
+        }
+    }
+    if (start == 0 && !nonascii) {
         at = Py_NewRef(offsets_zero);
     } else {
         PyObject *st = PyLong_FromSsize_t(start);
-        if (st == NULL) goto done;
-        PyObject *a2[2] = {s_empty, st};
+        if (st == NULL) {
+            Py_XDECREF(text);
+            goto done;
+        }
+        PyObject *a2[2] = {text != NULL ? text : s_empty, st};
         at = PyObject_Vectorcall(Offsets_T, a2, 2, NULL);
         Py_DECREF(st);
-        if (at == NULL) goto done;
+        if (at == NULL) {
+            Py_XDECREF(text);
+            goto done;
+        }
     }
+    Py_XDECREF(text);
     defects = PyList_New(0);
     if (defects == NULL) goto done;
+    if (r == 2) {
+        PyObject *detail = PyUnicode_FromString("the header section is not closed by an empty line");
+        int rr = detail == NULL ? -1 : append_defect(defects, s_no_header_end, Py_None, n, detail);
+        Py_XDECREF(detail);
+        if (rr < 0) goto done;
+    }
 
     /* -- start line ---------------------------------------------------------------------------------------- */
     int is_request = 0;
     long status = 0;
     const unsigned char *l0 = p + L.v[0].s;
     Py_ssize_t l0n = L.v[0].e - L.v[0].s;
-    r = fast_start_line(l0, l0n, &is_request, &f0, &f1, &status);
+    r = fast_start_line(l0, l0n, nonascii, &is_request, &f0, &f1, &status);
     if (r < 0) goto done;
     if (r == 1) {
         f2 = Py_NewRef(s_2_0);
         kind = Py_NewRef(is_request ? s_request : s_response);
     } else {
-        PyObject *first = ascii_str((const char *)l0, l0n);
+        PyObject *first = head_str(nonascii, l0, l0n);
         if (first == NULL) goto done;
         PyObject *sl = PyObject_CallOneArg(start_line_fn, first);
         Py_DECREF(first);
@@ -824,6 +897,8 @@ static PyObject *sp_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
     }
     Py_ssize_t named = 0;
     char fold_stack[512];
+    /* With UTF-8 in the section, HeaderField.offset counts characters: octets less continuation octets before it. */
+    Py_ssize_t cont = 0, counted = start;
     for (Py_ssize_t i = 1; i < L.n;) {
         Py_ssize_t ls = L.v[i].s, len = L.v[i].e - ls;
         const unsigned char *line = p + ls;
@@ -833,54 +908,73 @@ static PyObject *sp_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
             i++;
             continue;
         }
+        if (nonascii) {
+            for (; counted < ls; counted++) cont += (p[counted] & 0xC0) == 0x80;
+        }
         Py_ssize_t j = i + 1;
         while (j < L.n && (p[L.v[j].s] == ' ' || p[L.v[j].s] == '\t')) j++;
         const unsigned char *colon = memchr(line, ':', (size_t)len);
         PyObject *name, *key;
         Py_ssize_t vs, ve; /* first line's value, absolute */
         if (colon == NULL || colon == line) {
-            PyObject *detail = repr_detail("no header name and colon: ", (const char *)line, len, 60);
-            if (detail == NULL) goto done;
-            int rr = append_defect(defects, s_bad_header_line, Py_None, ls, detail);
-            Py_DECREF(detail);
-            if (rr < 0) goto done;
-            name = ascii_str((const char *)line, len);
+            name = head_str(nonascii, line, len);
             if (name == NULL) goto done;
+            PyObject *detail = repr_detail_str("no header name and colon: ", name, 60);
+            int rr = detail == NULL ? -1 : append_defect(defects, s_bad_header_line, Py_None, ls, detail);
+            Py_XDECREF(detail);
+            if (rr < 0) {
+                Py_DECREF(name);
+                goto done;
+            }
             key = Py_NewRef(s_empty);
             vs = ve = ls;
         } else {
             Py_ssize_t nlen = colon - line;
             while (line[nlen - 1] == ' ' || line[nlen - 1] == '\t') nlen--;
-            uint32_t h = fnv1a(line, nlen);
-            NameEntry *e = nc_find(line, nlen, h);
+            int ascii_name = 1;
+            if (nonascii) {
+                for (Py_ssize_t k = 0; k < nlen; k++) ascii_name &= line[k] < 0x80;
+            }
+            uint32_t h = ascii_name ? fnv1a(line, nlen) : 0;
+            NameEntry *e = ascii_name ? nc_find(line, nlen, h) : NULL;
             if (e != NULL) {
                 name = Py_NewRef(e->name);
                 key = Py_NewRef(e->key);
             } else {
-                name = ascii_str((const char *)line, nlen);
-                PyObject *low = PyUnicode_New(nlen, 127);
+                PyObject *low;
+                if (ascii_name) {
+                    name = ascii_str((const char *)line, nlen);
+                    low = PyUnicode_New(nlen, 127);
+                    if (low != NULL) {
+                        Py_UCS1 *lp = PyUnicode_1BYTE_DATA(low);
+                        for (Py_ssize_t k = 0; k < nlen; k++)
+                            lp[k] = (Py_UCS1)((line[k] >= 'A' && line[k] <= 'Z') ? line[k] + 32 : line[k]);
+                    }
+                } else {
+                    /* str.lower() itself: some non-ASCII letters lower to ASCII ones (KELVIN SIGN -> "k"). */
+                    name = PyUnicode_DecodeUTF8((const char *)line, nlen, NULL);
+                    low = name == NULL ? NULL : PyObject_CallMethodNoArgs(name, s_lower);
+                }
                 if (name == NULL || low == NULL) {
                     Py_XDECREF(name);
                     Py_XDECREF(low);
                     goto done;
                 }
-                Py_UCS1 *lp = PyUnicode_1BYTE_DATA(low);
-                for (Py_ssize_t k = 0; k < nlen; k++) lp[k] = (Py_UCS1)((line[k] >= 'A' && line[k] <= 'Z') ? line[k] + 32 : line[k]);
                 key = PyDict_GetItemWithError(canon_dict, low);
                 if (key != NULL) {
                     key = Py_NewRef(key);
                     Py_DECREF(low);
-                    nc_add(h, nlen, name, key);
+                    if (ascii_name) nc_add(h, nlen, name, key);
                 } else if (PyErr_Occurred()) {
                     Py_DECREF(name);
                     Py_DECREF(low);
                     goto done;
                 } else {
                     key = low;
-                    if (all_in(line, nlen, TOKEN_C)) {
+                    if (ascii_name && all_in(line, nlen, TOKEN_C)) {
                         nc_add(h, nlen, name, key);
                     } else {
-                        PyObject *detail = repr_detail("header name is not a token: ", (const char *)line, nlen, 40);
+                        PyObject *detail = repr_detail_str("header name is not a token: ", name, 40);
                         int rr = detail == NULL ? -1 : append_defect(defects, s_bad_header_line, Py_None, ls, detail);
                         Py_XDECREF(detail);
                         if (rr < 0) {
@@ -924,13 +1018,13 @@ static PyObject *sp_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
         }
         PyObject *value, *raw;
         if (j == i + 1) {
-            value = ascii_str((const char *)p + vs, ve - vs);
-            raw = ascii_str((const char *)line, len);
+            value = head_str(nonascii, p + vs, ve - vs);
+            raw = head_str(nonascii, line, len);
         } else {
             /* Folding: value = f"{value} {part}" if value and part else (value or part), line by line. */
             Py_ssize_t cap = ve - vs;
             for (Py_ssize_t k = i + 1; k < j; k++) cap += L.v[k].e - L.v[k].s + 1;
-            char *buf = cap <= (Py_ssize_t)sizeof(fold_stack) ? fold_stack : PyMem_Malloc((size_t)cap);
+            char *buf = cap <= (Py_ssize_t)sizeof(fold_stack) ? fold_stack : PyMem_Malloc((size_t)(cap > 0 ? cap : 1));
             if (buf == NULL) {
                 PyErr_NoMemory();
                 Py_DECREF(name);
@@ -948,11 +1042,11 @@ static PyObject *sp_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
                 memcpy(buf + vn, p + a, (size_t)(b - a));
                 vn += b - a;
             }
-            value = ascii_str(buf, vn);
+            value = head_str(nonascii, (const unsigned char *)buf, vn);
             if (buf != fold_stack) PyMem_Free(buf);
-            raw = ascii_str((const char *)line, L.v[j - 1].e - ls);
+            raw = head_str(nonascii, line, L.v[j - 1].e - ls);
         }
-        PyObject *items[5] = {name, key, value, raw, PyLong_FromSsize_t(ls - start)};
+        PyObject *items[5] = {name, key, value, raw, PyLong_FromSsize_t(ls - start - cont)};
         PyObject *hf = ntuple(HeaderField_T, 5, items);
         if (hf == NULL) goto done;
         hdrs[nh++] = hf;
@@ -994,7 +1088,7 @@ static PyObject *sp_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
     if (cseq_idx != NULL) {
         PyObject *h = hdrs[PyLong_AsSsize_t(PyList_GET_ITEM(cseq_idx, 0))];
         PyObject *value = PyTuple_GET_ITEM(h, 2);
-        PyObject *cseq = read_cseq_simple(PyUnicode_1BYTE_DATA(value), PyUnicode_GET_LENGTH(value));
+        PyObject *cseq = is_ascii_str(value) ? read_cseq_simple(PyUnicode_1BYTE_DATA(value), PyUnicode_GET_LENGTH(value)) : NULL;
         if (cseq == NULL && PyErr_Occurred()) goto done;
         int ok = cseq != NULL;
         if (ok && is_request) {
@@ -1026,7 +1120,7 @@ static PyObject *sp_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
         long long clen = -1;
         if (cl_idx != NULL) {
             PyObject *value = PyTuple_GET_ITEM(hdrs[PyLong_AsSsize_t(PyList_GET_ITEM(cl_idx, 0))], 2);
-            clen = small_uint(PyUnicode_1BYTE_DATA(value), PyUnicode_GET_LENGTH(value));
+            clen = is_ascii_str(value) ? small_uint(PyUnicode_1BYTE_DATA(value), PyUnicode_GET_LENGTH(value)) : -1;
             if (clen > n - body_start) clen = -1;
         } else if (PyErr_Occurred()) {
             goto done;
@@ -1308,7 +1402,7 @@ static PyObject *sp_recognise(PyObject *self, PyObject *args) {
     if (strcmp(what, "via") == 0)
         r = read_via_simple(value, s, n);
     else if (strcmp(what, "name-addr") == 0)
-        r = read_name_addr_simple(value, s, n, NULL);
+        r = read_addr(value, s, n, 0, 1);
     else if (strcmp(what, "cseq") == 0)
         r = read_cseq_simple(s, n);
     else {
@@ -1355,5 +1449,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_bad_header_line, "bad-header-line");
     INTERN(s_leading_ws, "leading-whitespace");
     INTERN(s_leading_ws_detail, "continuation line before any header");
+    INTERN(s_no_header_end, "no-header-end");
+    INTERN(s_lower, "lower");
     return PyModule_Create(&moduledef);
 }
