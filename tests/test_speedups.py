@@ -255,6 +255,7 @@ FRAGMENTS = [
     "100rel", "timer", "INVITE", "ACK", ", ", ",", " ", "\t", "", "0", "70", "255", "256", "4294967295", "4294967296",
     "1" * 19, "abc@def", "a b", "(x)", "{y}", "é",
     "sip:a?b@host", "sip:a,b@host", "sip:host;user=phone", "tel:+1", ";tag=x,sip:b@c", "\"José\" ", "José ", "\u212a",
+    "\x00", "\x07", "\x7f", "\"a\\\x07b\" ", "\"a\x07b\" ",
 ]  # fmt: skip
 HEADER_NAMES = [
     "Via", "v", "VIA", "From", "f", "To", "t", "Contact", "m", "Route", "Record-Route", "Reply-To", "Call-ID", "i",
@@ -276,6 +277,7 @@ START_LINES = [
     "SIP/2.0 180 ", "SIP/2.0 099 Low", "SIP/2.0 200", "SIP/1.0 200 OK", "INVITE <sip:bob@example.com> SIP/2.0",
     "INVITE sip:bob@example.com SIP/2.1", "INVITE tel:+1234 SIP/2.0", "OPTIONS sip:host?x=y SIP/2.0", "REGISTER sip:h",
     "INV ITE sip:h SIP/2.0", " INVITE sip:h SIP/2.0", "INVITE  sip:h SIP/2.0", "ÍNVITE sip:h SIP/2.0",
+    "SIP/2.0 200 O\x07K", "SIP/2.0 200 O\tK", "SIP/2.0 200 Ça va", "INV\x00ITE sip:h SIP/2.0",
 ]  # fmt: skip
 
 fragment_value = st.lists(st.sampled_from(FRAGMENTS), max_size=6).map("".join)

@@ -200,9 +200,7 @@ def _parse_py(data: bytes, stream: bool, max_size: int) -> ParseResult:
 
     # -- what is checked at once ---------------------------------------------------------------------------------
     if _RE_CTL_NO_CRLF.search(text) is not None or text.count("\r") != text.count("\r\n"):
-        for h in headers:
-            if RE_CTL.search(h.value) is not None and RE_CTL.search(_RE_QUOTED.sub("", h.value)) is not None:
-                defects.append(Defect("control-char", display_name(h.key) if h.key else None, at(h.offset)))
+        _control_chars(headers, defects, at)
     if named != len(index):
         _duplicates(headers, index, defects, at)
     mandatory = _MANDATORY_REQUEST if msg_kind == "request" else _MANDATORY_RESPONSE
@@ -229,6 +227,13 @@ def _parse_py(data: bytes, stream: bool, max_size: int) -> ParseResult:
 
 # -- the steps below are shared by the pure-Python parser and the C accelerator (which calls them when it meets
 # -- something out of its fast path), so both report exactly the same defects.
+
+
+def _control_chars(headers: Sequence[HeaderField], defects: list[Defect], at: _Offsets) -> None:
+    """``control-char`` for each header value holding a control character outside its quoted strings."""
+    for h in headers:
+        if RE_CTL.search(h.value) is not None and RE_CTL.search(_RE_QUOTED.sub("", h.value)) is not None:
+            defects.append(Defect("control-char", display_name(h.key) if h.key else None, at(h.offset)))
 
 
 def _duplicates(headers: Sequence[HeaderField], index: dict[str, list[int]], defects: list[Defect], at: _Offsets) -> None:
@@ -432,6 +437,7 @@ def _configure_speedups() -> Any:
                 "readers": c_reader_specs(),
                 "parse_py": _parse_py,
                 "start_line": _start_line,
+                "control_chars": _control_chars,
                 "duplicates": _duplicates,
                 "missing": _missing,
                 "cseq": _cseq,

@@ -3,11 +3,12 @@
  *
  * The pure-Python parser (_parser._parse_py) is the reference. This module only runs the common path faster:
  *
- *   - parse(data, stream, max_size) reads a message whose header section is printable ASCII with CRLF line ends
- *     (folding allowed), exactly as _parse_py would. Anything else (oversize, no empty line, bare LF or CR, control
- *     characters, non-ASCII octets, nothing before the end) is handed whole to _parse_py. Rare steps inside the
- *     fast path (a start line out of the simple form, duplicates, missing headers, a CSeq or Content-Length out of
- *     the simple form) call the very Python helpers _parse_py uses, so the defects are the same by construction.
+ *   - parse(data, stream, max_size) reads a message whose header section is UTF-8 with CRLF line ends (folding,
+ *     control characters other than CR and LF, and a missing empty line allowed), exactly as _parse_py would.
+ *     Anything else (oversize, invalid UTF-8, a bare LF or CR, nothing but line ends) is handed whole to _parse_py.
+ *     Rare steps inside the fast path (a start line out of the simple form, control characters, duplicates,
+ *     missing headers, a CSeq or Content-Length out of the simple form) call the very Python helpers _parse_py
+ *     uses, so their defects are the same by construction.
  *   - After the header lines are split, the headers with a reader are read at once by "positive recognisers": C
  *     functions that accept only values the Python reader's fast regular expression accepts (RE_VIA_SIMPLE,
  *     RE_NAME_ADDR_SIMPLE + RE_SIP_URI_STRICT, RE_CSEQ, RE_WORD_CALLID, RE_MEDIA_TYPE, RE_TOKEN, RE_DIGITS) and
@@ -30,7 +31,7 @@ static PyTypeObject *HeaderField_T, *Via_T, *NameAddr_T, *CSeq_T, *ContentType_T
 static PyTypeObject *Request_T, *Response_T, *ParseResult_T;
 static PyObject *Defect_T, *Offsets_T, *offsets_zero;
 static PyObject *canon_dict, *read_keys, *reader_ids;
-static PyObject *parse_py, *start_line_fn, *duplicates_fn, *missing_fn, *cseq_fn, *body_fn;
+static PyObject *parse_py, *start_line_fn, *control_chars_fn, *duplicates_fn, *missing_fn, *cseq_fn, *body_fn;
 static int configured = 0;
 
 /* Interned strings. */
@@ -660,11 +661,12 @@ static int lines_push(Lines *L, Py_ssize_t s, Py_ssize_t e) {
     return 0;
 }
 
-/* Splits the header section into lines (CRLF ends only; HTAB and UTF-8 octets allowed in them, *nonascii set for
- * the latter). Returns 1 when it ends in CRLF CRLF (*hend at it), 2 when it has no end at all (the whole rest, less
+/* Splits the header section into lines (CRLF ends only; UTF-8 octets and control characters other than CR and LF
+ * allowed in them, setting *nonascii and *ctl). Returns 1 when it ends in CRLF CRLF (*hend at it), 2 when it has no end at all (the whole rest, less
  * its trailing CR and LF octets, up to *hend; as _parse_py's "no-header-end"), 0 when it is not the fast path (a bare
- * CR or LF, another control character, an end with a bare LF), -1 on error. */
-static int split_head(const unsigned char *p, Py_ssize_t n, Py_ssize_t start, Lines *L, Py_ssize_t *hend, int *nonascii) {
+ * CR or LF, an end with a bare LF), -1 on error. */
+static int split_head(const unsigned char *p, Py_ssize_t n, Py_ssize_t start, Lines *L, Py_ssize_t *hend, int *nonascii,
+                      int *ctl) {
     Py_ssize_t i = start, ls = start;
     while (i < n) {
         unsigned char c = p[i];
@@ -674,6 +676,11 @@ static int split_head(const unsigned char *p, Py_ssize_t n, Py_ssize_t start, Li
         }
         if (c >= 0x80) {
             *nonascii = 1;
+            i++;
+            continue;
+        }
+        if (c != '\r' && c != '\n') {
+            *ctl = 1;
             i++;
             continue;
         }
@@ -718,11 +725,15 @@ static PyObject *call_helper(PyObject *fn, PyObject **args, Py_ssize_t n) { retu
 
 /* The simple Request-Line (token SP strict-SIP-URI SP "SIP/2.0") or Status-Line ("SIP/2.0" SP 3DIGIT SP reason).
  * Returns 1 with the fields set, 0 when the Python _start_line must decide, -1 on error. */
-static int fast_start_line(const unsigned char *s, Py_ssize_t n, int nonascii, int *is_request, PyObject **f0,
+static int fast_start_line(const unsigned char *s, Py_ssize_t n, int nonascii, int ctl, int *is_request, PyObject **f0,
                            PyObject **f1, long *status) {
     if (n >= 4 && memcmp(s, "SIP/", 4) == 0) {
         if (n < 12 || memcmp(s, "SIP/2.0 ", 8) != 0 || !DIGIT[s[8]] || !DIGIT[s[9]] || !DIGIT[s[10]] || s[11] != ' ')
             return 0;
+        if (ctl) { /* a control character in the Reason-Phrase is _start_line's bad-reason-phrase */
+            for (Py_ssize_t k = 12; k < n; k++)
+                if ((s[k] < 0x20 && s[k] != '\t') || s[k] == 0x7f) return 0;
+        }
         long code = (s[8] - '0') * 100 + (s[9] - '0') * 10 + (s[10] - '0');
         if (code < 100 || code > 699) return 0;
         *is_request = 0;
@@ -788,8 +799,8 @@ static PyObject *sp_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
     PyObject *defects = NULL, *index = NULL, *f0 = NULL, *f1 = NULL, *f2 = NULL, *kind = NULL, *at = NULL;
     PyObject *headers = NULL, *typed = NULL, *body = NULL, *trailing = NULL, *unread = NULL, *status_obj = NULL;
     PyObject *msg = NULL;
-    int nonascii = 0;
-    int r = split_head(p, n, start, &L, &hend, &nonascii);
+    int nonascii = 0, ctl = 0;
+    int r = split_head(p, n, start, &L, &hend, &nonascii, &ctl);
     if (r < 0) goto done;
     if (r == 0) {
         result = fallback(args);
@@ -839,7 +850,7 @@ static PyObject *sp_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
     long status = 0;
     const unsigned char *l0 = p + L.v[0].s;
     Py_ssize_t l0n = L.v[0].e - L.v[0].s;
-    r = fast_start_line(l0, l0n, nonascii, &is_request, &f0, &f1, &status);
+    r = fast_start_line(l0, l0n, nonascii, ctl, &is_request, &f0, &f1, &status);
     if (r < 0) goto done;
     if (r == 1) {
         f2 = Py_NewRef(s_2_0);
@@ -1057,6 +1068,12 @@ static PyObject *sp_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
     for (Py_ssize_t k = 0; k < nh; k++) PyTuple_SET_ITEM(headers, k, Py_NewRef(hdrs[k]));
 
     /* -- what is checked at once --------------------------------------------------------------------------- */
+    if (ctl) {
+        PyObject *a3[3] = {headers, defects, at};
+        PyObject *rv = call_helper(control_chars_fn, a3, 3);
+        if (rv == NULL) goto done;
+        Py_DECREF(rv);
+    }
     if (named != PyDict_GET_SIZE(index)) {
         PyObject *a4[4] = {headers, index, defects, at};
         PyObject *rv = call_helper(duplicates_fn, a4, 4);
@@ -1292,6 +1309,7 @@ static PyObject *sp_configure(PyObject *self, PyObject *d) {
     GET(read_keys, "read_keys", PyObject *);
     GET(parse_py, "parse_py", PyObject *);
     GET(start_line_fn, "start_line", PyObject *);
+    GET(control_chars_fn, "control_chars", PyObject *);
     GET(duplicates_fn, "duplicates", PyObject *);
     GET(missing_fn, "missing", PyObject *);
     GET(cseq_fn, "cseq", PyObject *);
