@@ -901,7 +901,8 @@ def _rport_via(peer: Peer) -> str:
 
 
 def sc_basic(dev: Device, peer: Peer, info: dict[str, Any]) -> None:
-    """OPTIONS, a call with Record-Route and Timestamp (INFO in it, ACK, BYE), and the §8.2 rejections."""
+    """OPTIONS, a call with Record-Route and Timestamp (INFO in it, ACK, BYE), the §8.2 rejections, and an OPTIONS
+    without To (400)."""
     uri = dev.user_uri("dut")
     opts = peer.build_request("OPTIONS", uri, headers=[("Timestamp", "7")]).with_header("Via", _rport_via(peer))
     assert isinstance(opts, Request)
@@ -925,6 +926,11 @@ def sc_basic(dev: Device, peer: Peer, info: dict[str, Any]) -> None:
     peer.send(raw_request(peer, dev, uri, version="SIP/3.0"), dev.address)
     got = _quiet(lambda: peer.expect(response(call_id=None), STEP))
     info["505"] = got.message if got is not None else None
+    no_to = peer.build_request("OPTIONS", uri)
+    peer.send(b"".join(line for line in bytes(no_to).splitlines(keepends=True) if not line.startswith(b"To:")),
+              dev.address)
+    got = _quiet(lambda: peer.expect(response(call_id=no_to.call_id), STEP))
+    info["400"] = got.message if got is not None else None
 
 
 def sc_retransmit(dev: Device, peer: Peer, info: dict[str, Any]) -> None:
@@ -1284,6 +1290,7 @@ FAULT_CASES: dict[str, tuple[str, Check | None]] = {
     "no-416": ("basic", _status_changed("416", 416, 200)),
     "no-505": ("basic", lambda clean, bad: (_status(clean.info["505"]) == 505 and _status(bad.info["505"]) == 200)
                or pytest.fail(str(bad.info["505"]))),
+    "malformed-silent": ("basic", _status_changed("400", 400, None)),
     "no-420": ("basic", _status_changed("420", 420, 200)),
     "no-500-dialog-cseq": ("dialog-errors", _changed("low cseq", 500, 200)),
     "prack-no-rseq": ("prack", None),

@@ -296,6 +296,9 @@ class DeviceCore:
             # which could not even be built from it); a retransmission gets the same answer again.
             if msg.method == "ACK":
                 log.warning("dropped malformed ACK: %s", "; ".join(str(d) for d in fatal))
+            elif self.config.fault("malformed-silent"):
+                log.warning("fault malformed-silent: dropped %s unanswered: %s", msg.start_line,
+                            "; ".join(str(d) for d in fatal))
             else:
                 self.transmit(self.malformed_response(msg), source)
             return
@@ -556,6 +559,9 @@ class DeviceCore:
         fatal = [d for d in tx.request.fatal_defects if not (d.code == "bad-version" and self.config.fault("no-505"))]
         if not fatal:
             return False
+        if self.config.fault("malformed-silent"):
+            log.warning("fault malformed-silent: %s left unanswered", tx.request.start_line)
+            return True
         self.send_response(tx, self.malformed_response(tx.request))
         return True
 

@@ -172,6 +172,9 @@ FAULT_TABLE: tuple[FaultDef, ...] = (
        _UAS_REG, section="RFC 3261 §21.5.6",
        sentence="""The server does not support, or refuses to support, the SIP protocol version that was used in the
        request."""),
+    _f("malformed-silent", (), "requests whose defects make them unusable (no To, a CSeq that is not a number, a "
+       "duplicated Call-ID, ...) are dropped without an answer instead of answered 400", _UAS_REG,
+       section="RFC 3261 §21.4.1", sentence=_S_400),
     _f("no-420", (), "unknown option tags in Require are ignored instead of answered 420", _UAS_REG,
        section="RFC 3261 §8.2.2.3",
        sentence="""If a UAS does not understand an option-tag listed in a Require header field, it MUST respond by
