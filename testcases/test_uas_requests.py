@@ -114,7 +114,6 @@ def test_s8_1_1_missing_to_gets_400(sip_peer, sip_profile, sip_should):
 
 
 @quoting(_MANDATORY)
-@pytest.mark.sip_faults("malformed-silent")
 @pytest.mark.sip_purpose("TP-REQ-002", "A request without From is answered 400", "RFC 3261 §8.1.1",
                          "RFC 3261 §21.4.1", "RFC 4475 §3.3.1")
 def test_s8_1_1_missing_from_gets_400(sip_peer, sip_profile, sip_should):
@@ -125,7 +124,6 @@ def test_s8_1_1_missing_from_gets_400(sip_peer, sip_profile, sip_should):
 
 
 @quoting(_MANDATORY)
-@pytest.mark.sip_faults("malformed-silent")
 @pytest.mark.sip_purpose("TP-REQ-003", "A request without CSeq is answered 400", "RFC 3261 §8.1.1",
                          "RFC 3261 §21.4.1")
 def test_s8_1_1_missing_cseq_gets_400(sip_peer, sip_profile, sip_should):
@@ -136,7 +134,6 @@ def test_s8_1_1_missing_cseq_gets_400(sip_peer, sip_profile, sip_should):
 
 
 @quoting(_MANDATORY)
-@pytest.mark.sip_faults("malformed-silent")
 @pytest.mark.sip_purpose("TP-REQ-004", "A request without Call-ID is answered 400", "RFC 3261 §8.1.1",
                          "RFC 3261 §21.4.1", "RFC 4475 §3.3.1")
 def test_s8_1_1_missing_call_id_gets_400(sip_peer, sip_profile, sip_should):
@@ -228,7 +225,6 @@ def test_s20_16_non_numeric_cseq_gets_400(sip_peer, sip_profile, sip_should):
     assert_alive(sip_peer, sip_profile, "a non-numeric CSeq")
 
 
-@pytest.mark.sip_faults("malformed-silent")
 @pytest.mark.sip_purpose("TP-REQ-009", "A CSeq number of 2**31 is answered 400", "RFC 3261 §8.1.1.5",
                          "RFC 3261 §21.4.1")
 def test_s8_1_1_5_cseq_2_31_gets_400(sip_peer, sip_profile, sip_should):
@@ -240,7 +236,6 @@ def test_s8_1_1_5_cseq_2_31_gets_400(sip_peer, sip_profile, sip_should):
     assert_alive(sip_peer, sip_profile, f"a CSeq of {2**31}")
 
 
-@pytest.mark.sip_faults("malformed-silent")
 @pytest.mark.sip_purpose("TP-REQ-010", "A CSeq number beyond 32 bits is answered 400", "RFC 3261 §8.1.1.5",
                          "RFC 4475 §3.1.2.4")
 def test_s8_1_1_5_cseq_beyond_32_bits_gets_400(sip_peer, sip_profile, sip_should):
@@ -254,7 +249,6 @@ def test_s8_1_1_5_cseq_beyond_32_bits_gets_400(sip_peer, sip_profile, sip_should
     assert_alive(sip_peer, sip_profile, "a CSeq number beyond 2**64")
 
 
-@pytest.mark.sip_faults("malformed-silent")
 @pytest.mark.sip_purpose("TP-REQ-011", "A CSeq method that differs from the request method is answered 400",
                          "RFC 3261 §8.1.1.5", "RFC 4475 §3.1.2.17")
 def test_s8_1_1_5_cseq_method_mismatch_gets_400(sip_peer, sip_profile, sip_should):
@@ -300,7 +294,6 @@ def test_s20_42_malformed_via_gets_400(sip_peer, sip_profile, sip_should):
     assert_alive(sip_peer, sip_profile, "a malformed Via")
 
 
-@pytest.mark.sip_faults("malformed-silent")
 @pytest.mark.sip_purpose("TP-REQ-014", "A malformed From is answered 400", "RFC 3261 §20.20", "RFC 3261 §25.1",
                          "RFC 3261 §21.4.1")
 def test_s20_20_malformed_from_gets_400(sip_peer, sip_profile, sip_should):
@@ -315,7 +308,6 @@ def test_s20_20_malformed_from_gets_400(sip_peer, sip_profile, sip_should):
     assert_alive(sip_peer, sip_profile, "a malformed From")
 
 
-@pytest.mark.sip_faults("malformed-silent")
 @pytest.mark.sip_purpose("TP-REQ-015", "A malformed To is answered 400", "RFC 3261 §20.39", "RFC 3261 §25.1",
                          "RFC 3261 §21.4.1")
 def test_s20_39_malformed_to_gets_400(sip_peer, sip_profile, sip_should):
