@@ -758,6 +758,10 @@ class SippResult:
     timed_out: bool
     screen: str  # SIPp's final screens (-trace_screen), or its log when there is none
     errors: str  # unexpected messages (-trace_err)
+    #: seconds from SIPp's start until its count of successful calls last grew (from its statistics, sampled every
+    #: 0.1 s); unlike ``elapsed`` it leaves out SIPp's start-up and the wait for calls that failed; ``None`` when
+    #: SIPp wrote no statistics
+    completed_in: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -825,7 +829,7 @@ class SippUac(Device):
                  "-i", self.host, "-p", str(self.port), "-t", self.transport,
                  "-m", str(self.calls), "-r", f"{self.rate:g}", "-recv_timeout", str(int(self.recv_timeout * 1000)),
                  *_sipp_side_ports(self.host), "-nostdin", "-f", "60",
-                 "-trace_stat", "-stf", str(run_dir / "stat.csv"), "-fd", "1",
+                 "-trace_stat", "-stf", str(run_dir / "stat.csv"), "-fd", "100ms",
                  "-trace_screen", "-screen_file", str(run_dir / "screen.log"),
                  "-trace_err", "-error_file", str(run_dir / "errors.log")]  # fmt: skip
         if self.outbound_proxy:
@@ -893,7 +897,8 @@ class SippUac(Device):
 
     def _read_result(self, rc: int | None, elapsed: float, timed_out: bool) -> SippResult:
         assert self.run_dir is not None
-        stats = _last_stat_row(self.run_dir / "stat.csv")
+        rows = _stat_rows(self.run_dir / "stat.csv")
+        stats = rows[-1] if rows else {}
 
         def number(key: str) -> float | None:
             try:
@@ -928,18 +933,38 @@ class SippUac(Device):
             timed_out=timed_out,
             screen=screen,
             errors=errors,
+            completed_in=_completed_in(rows),
         )
 
 
-def _last_stat_row(path: Path) -> dict[str, str]:
-    """The last (cumulative) row of SIPp's ``-trace_stat`` CSV (';'-separated), keyed by its header."""
+def _stat_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of SIPp's ``-trace_stat`` CSV (';'-separated), keyed by its header; the last one is cumulative."""
     if not path.exists():
-        return {}
+        return []
     with open(path, newline="", errors="replace") as f:
         rows = [r for r in csv.reader(f, delimiter=";") if r]
-    if len(rows) < 2:
-        return {}
-    return dict(zip(rows[0], rows[-1], strict=False))
+    return [dict(zip(rows[0], r, strict=False)) for r in rows[1:]]
+
+
+def _epoch(field: str | None) -> float | None:
+    """The epoch seconds at the end of a ``StartTime`` / ``CurrentTime`` value (``date<TAB>time<TAB>epoch``)."""
+    try:
+        return float((field or "").split()[-1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _completed_in(rows: list[dict[str, str]]) -> float | None:
+    """Seconds from the start until the first statistics row that shows the final count of successful calls."""
+    if not rows:
+        return None
+    final = rows[-1].get("SuccessfulCall(C)")
+    start = _epoch(rows[0].get("StartTime"))
+    for row in rows:
+        if row.get("SuccessfulCall(C)") == final:
+            now = _epoch(row.get("CurrentTime"))
+            return None if start is None or now is None else max(now - start, 1e-3)
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
