@@ -76,30 +76,13 @@ def _pure_python_parse(data: bytes) -> ParseResult:
 
 def make_sipcert_work(parse_fn: Callable[[bytes], ParseResult], full: bool) -> Callable[[bytes], Any]:
     """The work per message with ``parse_fn``; ``full`` also forces every header's validation (``len(defects)``)."""
-    if full:
-
-        def work_full(data: bytes) -> Any:
-            result = parse_fn(data)
-            msg = result.message
-            n = len(result.defects)
-            if msg is None:
-                return n
-            via = msg.via
-            return (
-                via[0].branch if via else None,
-                msg.from_.tag if msg.from_ else None,
-                msg.to.tag if msg.to else None,
-                msg.cseq.number if msg.cseq else None,
-                msg.call_id,
-                n,
-            )
-
-        return work_full
 
     def work(data: bytes) -> Any:
-        msg = parse_fn(data).message
+        result = parse_fn(data)
+        msg = result.message
+        n = len(result.defects) if full else None
         if msg is None:
-            return None
+            return n
         via = msg.via
         return (
             via[0].branch if via else None,
@@ -107,6 +90,7 @@ def make_sipcert_work(parse_fn: Callable[[bytes], ParseResult], full: bool) -> C
             msg.to.tag if msg.to else None,
             msg.cseq.number if msg.cseq else None,
             msg.call_id,
+            n,
         )
 
     return work

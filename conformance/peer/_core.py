@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -412,16 +412,7 @@ class AsyncPeer:
 
     async def expect(self, matcher: Matcher, timeout: float = 5.0, *, consume: bool = True) -> Incoming:
         """Wait for the first unconsumed message that matches; fail with what arrived instead."""
-        loop = self.loop
-        deadline = loop.time() + timeout
-        timer: asyncio.TimerHandle | None = None  # one loop timer for the whole wait, made only if we wait
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            self._notify()
-
+        deadline = _Deadline(self.loop, timeout, self._notify)
         try:
             while True:
                 self.raise_errors()
@@ -430,16 +421,13 @@ class AsyncPeer:
                         if consume:
                             self._consumed.add(inc.entry.seq)
                         return inc
-                if expired or loop.time() >= deadline:
+                if deadline.passed():
                     raise ExpectationFailed(self._explain(matcher, timeout))
-                fut: asyncio.Future[None] = loop.create_future()
+                fut = deadline.sleep()
                 self._waiters.append(fut)
-                if timer is None:
-                    timer = loop.call_at(deadline, expire)
                 await fut
         finally:
-            if timer is not None:
-                timer.cancel()
+            deadline.cancel()
 
     async def collect(self, matcher: Matcher, duration: float) -> list[Incoming]:
         """Every matching message that arrives within ``duration`` seconds (consumed), e.g. to count retransmissions."""
@@ -463,16 +451,7 @@ class AsyncPeer:
         self, handle: ClientTransactionHandle, matcher: Matcher | None = None, timeout: float = 5.0
     ) -> Response:
         """The next response of a client transaction (that matches), in arrival order."""
-        loop = self.loop
-        deadline = loop.time() + timeout
-        timer: asyncio.TimerHandle | None = None  # one loop timer for the whole wait, made only if we wait
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            handle._wake()
-
+        deadline = _Deadline(self.loop, timeout, handle._wake)
         try:
             while True:
                 self.raise_errors()
@@ -488,20 +467,17 @@ class AsyncPeer:
                         f"{matcher.describe() if matcher else 'a response'}; got: "
                         + (", ".join(str(i.entry.summary) for i in handle.responses) or "nothing")
                     )
-                if expired or loop.time() >= deadline:
+                if deadline.passed():
                     raise ExpectationFailed(
                         f"no {matcher.describe() if matcher else 'response'} to {handle.request.summary()} within "
                         f"{timeout:g} s; the transaction got: "
                         + (", ".join(str(i.entry.summary) for i in handle.responses) or "nothing")
                     )
-                fut: asyncio.Future[None] = loop.create_future()
+                fut = deadline.sleep()
                 handle._waiter = fut
-                if timer is None:
-                    timer = loop.call_at(deadline, expire)
                 await fut
         finally:
-            if timer is not None:
-                timer.cancel()
+            deadline.cancel()
 
     async def final_response(self, handle: ClientTransactionHandle, timeout: float = 5.0) -> Response:
         from ._match import response
@@ -580,3 +556,35 @@ class AsyncPeer:
             body=body,
             content_type=content_type,
         )
+
+
+class _Deadline:
+    """The time limit of one wait: a single loop timer for the whole wait, made only when it has to sleep, that calls
+    ``wake`` (which resolves the pending future) and marks the wait expired (the loop's clock may read a hair
+    before the deadline when the timer fires)."""
+
+    __slots__ = ("loop", "at", "wake", "expired", "_timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, wake: Callable[[], None]) -> None:
+        self.loop = loop
+        self.at = loop.time() + timeout
+        self.wake = wake
+        self.expired = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def passed(self) -> bool:
+        return self.expired or self.loop.time() >= self.at
+
+    def sleep(self) -> asyncio.Future[None]:
+        """A future for the waiter to await (the caller registers it where ``wake`` will find it)."""
+        if self._timer is None:
+            self._timer = self.loop.call_at(self.at, self._fire)
+        return self.loop.create_future()
+
+    def _fire(self) -> None:
+        self.expired = True
+        self.wake()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
