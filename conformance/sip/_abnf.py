@@ -194,19 +194,11 @@ def split_commas(value: str) -> list[tuple[int, str]]:
     return out
 
 
+#: Text whose every DQUOTE that opens a quoted-string is closed (quoted-pairs respected inside quotes). Possessive
+#: quantifiers: the alternatives start with different characters, so there is nothing to backtrack into.
+_RE_BALANCED = re.compile(r'(?:[^"]++|"(?:[^"\\]++|\\.)*+")*+', re.S)
+
+
 def quotes_balanced(value: str) -> bool:
     """True when every DQUOTE that opens a quoted-string is closed (quoted-pairs respected)."""
-    if '"' not in value:
-        return True
-    in_quote = False
-    i = 0
-    n = len(value)
-    while i < n:
-        ch = value[i]
-        if in_quote and ch == "\\":
-            i += 2
-            continue
-        if ch == '"':
-            in_quote = not in_quote
-        i += 1
-    return not in_quote
+    return '"' not in value or _RE_BALANCED.fullmatch(value) is not None

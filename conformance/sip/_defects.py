@@ -8,6 +8,7 @@ start line, framing or body), the byte offset in the input where it was found, a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["DEFECT_CODES", "Defect", "DefectInfo"]
 
@@ -72,9 +73,11 @@ DEFECT_CODES: dict[str, DefectInfo] = dict(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Defect:
-    """One thing wrong with a message, located and tied to an RFC section."""
+class Defect(NamedTuple):
+    """One thing wrong with a message, located and tied to an RFC section.
+
+    A NamedTuple (immutable, compared by value): the parser makes one for every malformed header it reads, and a
+    tuple is made several times faster than a frozen dataclass."""
 
     code: str
     header: str | None
