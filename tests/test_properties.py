@@ -272,3 +272,25 @@ def test_every_prefix_never_raises(seed: bytes, data: st.DataObject) -> None:
     check_parse(seed[:cut], stream=True)
     assume(cut > 0)
     check_parse(seed[cut:])
+
+
+def _quotes_balanced_by_hand(value: str) -> bool:
+    """The reference reading of quoted-string balance: walk the text, a backslash inside quotes escapes one char."""
+    in_quote = False
+    i = 0
+    while i < len(value):
+        if in_quote and value[i] == "\\":
+            i += 2
+            continue
+        if value[i] == '"':
+            in_quote = not in_quote
+        i += 1
+    return not in_quote
+
+
+@given(st.text(alphabet='"\\a <>\n\t', max_size=40))
+@settings(max_examples=2000)
+def test_quotes_balanced_agrees_with_a_walk_over_the_text(value: str) -> None:
+    from conformance.sip._abnf import quotes_balanced
+
+    assert quotes_balanced(value) == _quotes_balanced_by_hand(value)
