@@ -29,7 +29,10 @@ from ..sip._transaction import (
 from ..trace import Address, MessageEntry, Trace
 from ..transport import Endpoint, FramingFailed, Received, TLSConfig, open_endpoint
 from ._faults import Fault
-from ._match import Matcher
+from ._match import Matcher, response
+
+#: Any final response (made once: every call waits for one or two).
+_FINAL = response(range(200, 700))
 
 __all__ = ["AsyncPeer", "Incoming", "ClientTransactionHandle", "ExpectationFailed", "PeerError"]
 
@@ -480,9 +483,7 @@ class AsyncPeer:
             deadline.cancel()
 
     async def final_response(self, handle: ClientTransactionHandle, timeout: float = 5.0) -> Response:
-        from ._match import response
-
-        return await self.transaction_response(handle, response(range(200, 700)), timeout)
+        return await self.transaction_response(handle, _FINAL, timeout)
 
     def _explain(self, matcher: Matcher, timeout: float) -> str:
         pending = self._pending()

@@ -10,6 +10,7 @@ matters on the parse path. Each keeps the text it was read from in ``raw``.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -173,6 +174,16 @@ def _param(params_text: str, name: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
+def _branch(params_text: str) -> str | None:
+    """The branch of a via-parm's parameters. Cached: transaction matching asks for the same Via's branch many
+    times (a NamedTuple has no room to keep it), and the parameters of the Vias in flight are few."""
+    if '"' in params_text:  # a quoted value may hold ";branch=": read the parameters properly
+        return _param(params_text, "branch") or None
+    m = _RE_BRANCH.search(params_text)
+    return m.group(1) if m else None
+
+
 class Via(NamedTuple):
     """One via-parm (RFC 3261 §20.42): ``SIP/2.0/UDP host:port;branch=...``."""
 
@@ -194,10 +205,7 @@ class Via(NamedTuple):
 
     @property
     def branch(self) -> str | None:
-        if '"' in self.params_text:  # a quoted value may hold ";branch=": read the parameters properly
-            return self.param("branch") or None
-        m = _RE_BRANCH.search(self.params_text)
-        return m.group(1) if m else None
+        return _branch(self.params_text)
 
     @property
     def received(self) -> str | None:
