@@ -39,3 +39,12 @@ def sip_parser_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
     if request.param == "python":
         monkeypatch.setattr(_parser, "_parse", _parser._parse_py)
     return str(request.param)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the long tests (marked ``slow``: whole-suite runs against the built-in and independent devices) first.
+
+    pytest-xdist hands tests out in collection order; started last, a minute-long test keeps one worker busy while
+    the other has nothing left to do. Started first, the short tests fill in around it. The order within each group
+    is kept, and it is the same on every worker (xdist requires that)."""
+    items[:] = [i for i in items if i.get_closest_marker("slow")] + [i for i in items if not i.get_closest_marker("slow")]
