@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import functools
-import ipaddress
 import itertools
 import socket
 from types import TracebackType
@@ -20,6 +18,7 @@ from ._types import (
     Received,
     canonical_host,
     hostport,
+    ip_literal,
 )
 
 __all__ = ["Endpoint", "FlowLike"]
@@ -193,21 +192,29 @@ class Endpoint(abc.ABC):
         context: dict[str, Any] = {"message": f"sipcert: background error on {self!r}", "exception": exc}
         self._loop.call_exception_handler(context)
 
-    async def _resolve(self, remote: Address, socktype: int) -> Address:
-        """``remote`` with its host as a canonical IP address of this endpoint's family (names are looked up)."""
+    def _literal_target(self, remote: Address) -> Address | None:
+        """``remote`` with its IP address in canonical form, or ``None`` when its host is a name to look up.
+        ValueError when the address is of the other family than this endpoint's."""
         host, port = remote
-        literal = _ip_literal(host)
+        literal = ip_literal(host)
         if literal is None:
-            host = host.strip("[]")
-            infos = await self._loop.getaddrinfo(host, port, family=self._family, type=socktype)
-            if not infos:
-                raise OSError(f"{host!r} has no address of the family of {self!r}") from None
-            sockaddr = infos[0][4]
-            return canonical_host(str(sockaddr[0])), int(port)
+            return None
         compressed, is_v6 = literal
         if is_v6 != (self._family == socket.AF_INET6):
-            raise ValueError(f"{self!r} cannot reach {hostport(host.strip('[]'), port)}: the address families differ")
+            raise ValueError(f"{self!r} cannot reach {hostport(compressed, port)}: the address families differ")
         return compressed, int(port)
+
+    async def _resolve(self, remote: Address, socktype: int) -> Address:
+        """``remote`` with its host as a canonical IP address of this endpoint's family (names are looked up)."""
+        target = self._literal_target(remote)
+        if target is not None:
+            return target
+        host, port = remote[0].strip("[]"), remote[1]
+        infos = await self._loop.getaddrinfo(host, port, family=self._family, type=socktype)
+        if not infos:
+            raise OSError(f"{host!r} has no address of the family of {self!r}") from None
+        sockaddr = infos[0][4]
+        return canonical_host(str(sockaddr[0])), int(port)
 
     async def _bind_address(self, host: str, port: int, socktype: int) -> tuple[socket.AddressFamily, Any]:
         """Family and socket address to bind for ``host`` (a name is looked up; the first answer wins)."""
@@ -233,12 +240,3 @@ def listening_socket(family: socket.AddressFamily, sockaddr: Any, proto: int = 0
         raise
     return sock
 
-
-@functools.lru_cache(maxsize=4096)
-def _ip_literal(host: str) -> tuple[str, bool] | None:
-    """(canonical text, is IPv6) for an IP address literal (brackets allowed); ``None`` for a host name."""
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-    return ip.compressed, ip.version == 6

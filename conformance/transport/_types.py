@@ -190,15 +190,22 @@ def _test_tls(hostnames: tuple[str, ...]) -> TLSConfig:
 
 
 @functools.lru_cache(maxsize=4096)
-def canonical_host(host: str) -> str:
-    """An IP address in its canonical text form (``0:0::1`` → ``::1``); a host name lower-cased; no brackets.
+def ip_literal(host: str) -> tuple[str, bool] | None:
+    """``(canonical text, is IPv6)`` for an IP address literal (brackets allowed), ``None`` for a host name.
 
-    Cached: every datagram's source address goes through here, and a test talks to a handful of hosts."""
-    host = host.strip("[]")
+    Cached: every datagram's source and destination address goes through here, and a test talks to a handful of
+    hosts."""
     try:
-        return ipaddress.ip_address(host).compressed
+        ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return host.lower()
+        return None
+    return ip.compressed, ip.version == 6
+
+
+def canonical_host(host: str) -> str:
+    """An IP address in its canonical text form (``0:0::1`` → ``::1``); a host name lower-cased; no brackets."""
+    literal = ip_literal(host)
+    return literal[0] if literal is not None else host.strip("[]").lower()
 
 
 def hostport(host: str, port: int) -> str:

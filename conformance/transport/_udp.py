@@ -16,7 +16,7 @@ import struct
 import sys
 from typing import Any
 
-from ._endpoint import Endpoint, _ip_literal
+from ._endpoint import Endpoint
 from ._types import Address, DatagramError, ErrorHandler, MessageHandler, Received, hostport, sockaddr_address
 
 __all__ = ["UdpEndpoint"]
@@ -116,14 +116,11 @@ class UdpEndpoint(Endpoint):
         return self._sendto(data, target)
 
     def send_now(self, data: bytes, remote: Address, *, flow: int | None = None) -> int | None:
-        literal = _ip_literal(remote[0])
-        if literal is None:
+        target = self._literal_target(remote)
+        if target is None:
             return None  # a host name: looked up by send()
         self._check_open()
-        compressed, is_v6 = literal
-        if is_v6 != (self._family == socket.AF_INET6):
-            raise ValueError(f"{self!r} cannot reach {hostport(compressed, remote[1])}: the address families differ")
-        return self._sendto(data, (compressed, int(remote[1])))
+        return self._sendto(data, target)
 
     def _sendto(self, data: bytes, target: Address) -> int:
         assert self._transport is not None
