@@ -17,16 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .sip import Defect, Request, Response, parse
+from .sip import STREAM_TRANSPORTS, Defect, Request, Response, parse
 
 __all__ = ["Address", "MessageEntry", "TimerEntry", "NoteEntry", "VerdictEntry", "Entry", "Trace"]
 
 #: (host, port) as the socket layer gives it; IPv6 hosts without brackets.
 Address = tuple[str, int]
 Direction = Literal["sent", "received"]
-
-
-_STREAM_TRANSPORTS = frozenset(("tcp", "tls", "sctp"))
 
 
 class MessageEntry:
@@ -41,7 +38,7 @@ class MessageEntry:
 
     __slots__ = (
         "seq", "time", "direction", "transport", "local", "remote", "data", "endpoint", "note",
-        "_message", "_ref", "_defects", "_extra",
+        "_message", "_ref", "_defects", "_extra", "_stream",
     )
 
     seq: int
@@ -74,9 +71,11 @@ class MessageEntry:
         *,
         weak: bool = False,
         extra: tuple[Defect, ...] = (),
+        stream: bool | None = None,
     ) -> None:
         """``weak=True`` holds ``message`` (parsed from exactly ``data``) weakly, see the class docstring; ``extra``
-        are defects found below the parser, put before the parser's own."""
+        are defects found below the parser, put before the parser's own; ``stream`` is how ``data`` is parsed when
+        it has to be (default: whether ``transport`` is framed as a stream)."""
         self.seq = seq
         self.time = time
         self.direction = direction
@@ -92,6 +91,7 @@ class MessageEntry:
         #: the complete defect list once known; ``None`` until then
         self._defects = defects
         self._extra = extra
+        self._stream = transport in STREAM_TRANSPORTS if stream is None else stream
 
     @property
     def message(self) -> Request | Response | None:
@@ -103,7 +103,7 @@ class MessageEntry:
         if msg is None:
             if self._ref is None and self._defects is not None:
                 return None  # made with no message and its defects given: nothing could be parsed
-            result = parse(self.data, stream=self.transport in _STREAM_TRANSPORTS)
+            result = parse(self.data, stream=self._stream)
             msg = result.message
             if msg is None:
                 self._ref = None
@@ -206,13 +206,15 @@ class Trace:
         *,
         endpoint: str = "",
         note: str = "",
-        stream: bool = False,
+        stream: bool | None = None,
         framed: bool = True,
     ) -> MessageEntry:
         """Record bytes on the wire.
 
         ``message``, when given, must be what :func:`~conformance.sip.parse` makes of exactly ``data``; the entry
-        then keeps it only as long as the caller does and parses ``data`` again if it is read later. ``defects``
+        then keeps it only as long as the caller does and parses ``data`` again if it is read later. Without it,
+        ``data`` is parsed when the entry is first read (``stream``: as framed from a stream; by default, when
+        ``transport`` is one of :data:`~conformance.sip.STREAM_TRANSPORTS`). ``defects``
         are defects found below the parser (stream framing), listed before the parser's own. ``framed=False``
         records bytes that could not be framed into a message at all: they are not parsed, and ``defects`` says why.
         """
@@ -221,11 +223,9 @@ class Trace:
                 MessageEntry, direction, transport, local, remote, data, None, tuple(defects or ()), endpoint, note
             )
             return entry
-        if message is None:
-            message = parse(data, stream=stream).message
         entry = self._append(
             MessageEntry, direction, transport, local, remote, data, message, None, endpoint, note,
-            weak=True, extra=tuple(defects or ()),
+            weak=True, extra=tuple(defects or ()), stream=stream,
         )
         return entry
 

@@ -23,7 +23,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
-from conformance.sip import parse
+from conformance.sip import STREAM_TRANSPORTS, parse
 from conformance.transport import Endpoint, Received, TLSConfig, open_endpoint
 
 __all__ = ["FAULTS", "Responder", "ResponderThread", "main"]
@@ -127,7 +127,7 @@ class Responder:
             if "hang-bad-content-type" in faults and _EMPTY_SUBTYPE.search(head):
                 return self._hang("Content-Type with an empty subtype")
         method = lines[0].split(b" ", 1)[0]
-        result = parse(data, stream=self.transport in ("tcp", "tls", "sctp"))
+        result = parse(data, stream=self.transport in STREAM_TRANSPORTS)
         msg = result.message
         if "ok-to-malformed" in faults:
             if method != b"ACK":

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from conformance.sip import Request, Response, parse
+from conformance.sip import STREAM_TRANSPORTS, Request, Response, parse
 from conformance.transport import Endpoint, Received, TLSConfig, open_endpoint
 
 from .stateful import CaseResult, client_tls
@@ -364,7 +364,7 @@ RULE_2XX_TO_MALFORMED = "fuzz-2xx-to-malformed"
 
 
 def _fatal(data: bytes, transport: str) -> list[str]:
-    result = parse(data, stream=transport in ("tcp", "tls", "sctp"))
+    result = parse(data, stream=transport in STREAM_TRANSPORTS)
     if result.message is None:
         return [d.code for d in result.defects] or ["bad-start-line"]
     return [d.code for d in result.fatal]

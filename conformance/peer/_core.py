@@ -15,7 +15,18 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..sip import Message, Request, Response, build_request, name_addr, new_branch, new_call_id, new_tag, parse
+from ..sip import (
+    STREAM_TRANSPORTS,
+    Message,
+    Request,
+    Response,
+    build_request,
+    name_addr,
+    new_branch,
+    new_call_id,
+    new_tag,
+    parse,
+)
 from ..sip._timers import TimerConfig
 from ..sip._transaction import (
     ClientTransaction,
@@ -217,8 +228,7 @@ class AsyncPeer:
 
     def _on_message(self, received: Received) -> None:
         try:
-            stream = received.transport in ("tcp", "tls", "sctp")
-            msg = parse(received.data, stream=stream).message
+            msg = parse(received.data, stream=received.transport in STREAM_TRANSPORTS).message
             entry = self.trace.record_message(
                 "received",
                 received.transport,
@@ -354,8 +364,7 @@ class AsyncPeer:
         if isinstance(message, Request | Response) and bytes(message) == data:
             self.trace.record_message("sent", ep.transport, local, remote, data, message, endpoint=self.name, note=note)
         else:
-            self.trace.record_message("sent", ep.transport, local, remote, data, endpoint=self.name, note=note,
-                                      stream=ep.transport in ("tcp", "tls", "sctp"))
+            self.trace.record_message("sent", ep.transport, local, remote, data, endpoint=self.name, note=note)
 
     async def send(
         self,

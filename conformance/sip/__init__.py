@@ -20,7 +20,7 @@ from ._build import (
     via_value,
 )
 from ._defects import DEFECT_CODES, Defect, DefectInfo
-from ._framing import Frame, FramedMessage, FramingError, KeepAlive, StreamFramer
+from ._framing import STREAM_TRANSPORTS, Frame, FramedMessage, FramingError, KeepAlive, StreamFramer
 from ._headers import (
     HEADERS,
     ContentType,
@@ -49,6 +49,7 @@ __all__ = [
     "Origin",
     "SessionDescription",
     "StreamFramer",
+    "STREAM_TRANSPORTS",
     "build_sdp",
     "parse_sdp",
     "BRANCH_COOKIE",

@@ -27,7 +27,11 @@ from dataclasses import dataclass
 
 from ._defects import Defect
 
-__all__ = ["Frame", "FramedMessage", "FramingError", "KeepAlive", "StreamFramer"]
+__all__ = ["Frame", "FramedMessage", "FramingError", "KeepAlive", "StreamFramer", "STREAM_TRANSPORTS"]
+
+#: Transports whose messages arrive through a :class:`StreamFramer`, so ``parse(..., stream=True)`` applies (RFC 3261
+#: §18.3: Content-Length is mandatory). WebSocket is not one: each WebSocket message is one SIP message (RFC 7118).
+STREAM_TRANSPORTS = frozenset(("tcp", "tls", "sctp"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno as errno_codes
 import ssl
 
+from conformance.sip import STREAM_TRANSPORTS
+
 from ._endpoint import Endpoint
 from ._sctp import IPPROTO_SCTP, sctp_unavailable
 from ._stream import StreamEndpoint
@@ -54,7 +56,7 @@ async def open_endpoint(
     endpoint: UdpEndpoint | StreamEndpoint | WebSocketEndpoint
     if name == "udp":
         endpoint = UdpEndpoint(on_message=on_message, on_error=on_error, max_message=max_message)
-    elif name in ("tcp", "tls", "sctp"):
+    elif name in STREAM_TRANSPORTS:
         server, client = _contexts(name, tls) if name == "tls" else (None, None)
         endpoint = StreamEndpoint(
             name,
