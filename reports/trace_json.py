@@ -11,7 +11,7 @@ import base64
 import binascii
 from typing import Any
 
-from conformance.sip import DEFECT_CODES, Defect, parse
+from conformance.sip import DEFECT_CODES, STREAM_TRANSPORTS, Defect, parse
 from conformance.trace import Entry, MessageEntry, NoteEntry, TimerEntry, Trace, VerdictEntry
 
 from ._text import display_text
@@ -20,8 +20,6 @@ __all__ = ["TRACE_FORMAT", "TraceFormatError", "trace_to_json", "trace_from_json
 
 #: The ``format`` key of a trace document; bumped when the shape changes incompatibly.
 TRACE_FORMAT = "sipcert-trace/1"
-
-_STREAM_TRANSPORTS = frozenset({"tcp", "tls", "ws", "wss", "sctp"})
 
 
 class TraceFormatError(ValueError):
@@ -169,7 +167,7 @@ def _entry_from_json(doc: dict[str, Any], index: int) -> Entry:
             raise TraceFormatError(f"{where}.direction: expected 'sent' or 'received', got {direction!r}")
         transport = _need(doc, "transport", str, where)
         data = decode_bytes(doc, where)
-        message = parse(data, stream=transport.lower() in _STREAM_TRANSPORTS).message
+        message = parse(data, stream=transport.lower() in STREAM_TRANSPORTS).message
         defects = tuple(
             _defect_from_json(d, f"{where}.defects[{i}]") for i, d in enumerate(_need(doc, "defects", list, where))
         )
