@@ -183,6 +183,15 @@ def _read_token(value: str) -> tuple[str | None, _Problem | None]:
     return value, None
 
 
+#: Header kinds that are an unsigned integer in a range of their own: kind -> (defect code, low, high). Max-Forwards
+#: (RFC 3261 §20.22: 0-255); RSeq (RFC 3262 §7.1: 1 to 2**32 - 1). The C accelerator takes the same bounds.
+_RANGED_UINT = {"max-forwards": ("bad-max-forwards", 0, 255), "rseq": ("bad-rseq", 1, 2**32 - 1)}
+
+
+def _uint_reader(code: str, low: int, high: int | None) -> Callable[[str], tuple[int | None, _Problem | None]]:
+    return lambda v: _uint(v, code, low, high)
+
+
 _SINGLE_READERS: dict[str, Callable[[str], tuple[Any, _Problem | None]]] = {
     "name-addr": _read_name_addr,
     "cseq": _read_cseq,
@@ -191,8 +200,7 @@ _SINGLE_READERS: dict[str, Callable[[str], tuple[Any, _Problem | None]]] = {
     "rack": _read_rack,
     "date": _read_date,
     "token": _read_token,
-    "max-forwards": lambda v: _uint(v, "bad-max-forwards", 0, 255),
-    "rseq": lambda v: _uint(v, "bad-rseq", 1, 2**32 - 1),
+    **{kind: _uint_reader(*bounds) for kind, bounds in _RANGED_UINT.items()},
 }
 #: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )   (RFC 3261 §25.1)
 _RE_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
@@ -241,14 +249,10 @@ _LIST_READERS: dict[str, Callable[[str], tuple[Any, _Problem | None]]] = {
 }
 
 
-def _uint_reader(code: str, high: int | None) -> Callable[[str], tuple[int | None, _Problem | None]]:
-    return lambda v: _uint(v, code, 0, high)
-
-
 #: Per header key, the reader of its value: single-valued headers ...
 _SINGLE_BY_KEY: dict[str, Callable[[str], tuple[Any, _Problem | None]]] = {
     key: (
-        _uint_reader(_UINT_CODES.get(key, "bad-header-value"), _UINT_HIGH.get(key))
+        _uint_reader(_UINT_CODES.get(key, "bad-header-value"), 0, _UINT_HIGH.get(key))
         if d.kind == "uint"
         else _SINGLE_READERS[d.kind]
     )
@@ -288,10 +292,9 @@ def c_reader_specs() -> dict[str, tuple[int, int, int]]:
                 specs[key] = (_C_SINGLE_KINDS[d.kind], 0, -1)
             elif d.kind == "uint":
                 specs[key] = (_C_UINT, 0, _UINT_HIGH.get(key, -1))
-            elif d.kind == "max-forwards":
-                specs[key] = (_C_UINT, 0, 255)
-            elif d.kind == "rseq":
-                specs[key] = (_C_UINT, 1, 2**32 - 1)
+            elif d.kind in _RANGED_UINT:
+                _, low, high = _RANGED_UINT[d.kind]
+                specs[key] = (_C_UINT, low, high)
         elif key in _LIST_BY_KEY and d.kind in _C_LIST_KINDS:
             specs[key] = (_C_LIST_KINDS[d.kind], 0, -1)
     return specs
