@@ -75,7 +75,7 @@ def test_client_invite_transaction_acks_non_2xx_and_retransmits_on_udp(pair) -> 
     eb = b.open("udp")
     inv = a.build_request("INVITE", f"sip:bob@{eb.sent_by()}")
     tx = a.request(inv, eb.local)
-    copies = b.collect(request("INVITE"), 0.4)  # T1 = 50 ms: sent at 0, .05, .15, .35
+    copies = b.collect(request("INVITE"), 3, count=4)  # T1 = 50 ms: sent at 0, .05, .15, .35
     assert len(copies) == 4
     gaps = [round(y.time - x.time, 2) for x, y in zip(copies, copies[1:], strict=False)]
     assert gaps == pytest.approx([0.05, 0.1, 0.2], abs=0.03)

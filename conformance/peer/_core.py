@@ -441,11 +441,27 @@ class AsyncPeer:
         finally:
             deadline.cancel()
 
-    async def collect(self, matcher: Matcher, duration: float) -> list[Incoming]:
-        """Every matching message that arrives within ``duration`` seconds (consumed), e.g. to count retransmissions."""
-        await asyncio.sleep(duration)
-        self.raise_errors()
-        out = [inc for inc in self._pending() if matcher.matches(inc.message)]
+    async def collect(self, matcher: Matcher, duration: float, *, count: int | None = None) -> list[Incoming]:
+        """Every matching message that arrives within ``duration`` seconds (consumed), e.g. to count retransmissions.
+        With ``count``, return as soon as that many have arrived (at most ``count``), so a test that counts
+        retransmissions can allow a generous bound without waiting it out."""
+        if count is None:
+            await asyncio.sleep(duration)
+            self.raise_errors()
+            out = [inc for inc in self._pending() if matcher.matches(inc.message)]
+        else:
+            deadline = _Deadline(self.loop, duration, self._notify)
+            try:
+                while True:
+                    self.raise_errors()
+                    out = [inc for inc in self._pending() if matcher.matches(inc.message)][:count]
+                    if len(out) >= count or deadline.passed():
+                        break
+                    fut = deadline.sleep()
+                    self._waiters.append(fut)
+                    await fut
+            finally:
+                deadline.cancel()
         self._consumed.update(inc.entry.seq for inc in out)
         return out
 

@@ -127,8 +127,8 @@ class Peer:
     def expect(self, matcher: Matcher, timeout: float = 5.0, *, consume: bool = True) -> Incoming:
         return self._call(self.core.expect(matcher, timeout, consume=consume), timeout)
 
-    def collect(self, matcher: Matcher, duration: float) -> list[Incoming]:
-        return self._call(self.core.collect(matcher, duration), duration)
+    def collect(self, matcher: Matcher, duration: float, *, count: int | None = None) -> list[Incoming]:
+        return self._call(self.core.collect(matcher, duration, count=count), duration)
 
     def expect_nothing(self, matcher: Matcher, duration: float) -> None:
         self._call(self.core.expect_nothing(matcher, duration), duration)
