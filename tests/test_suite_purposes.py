@@ -628,3 +628,34 @@ def test_s11_a_user_checking_uas_reaches_the_tortured_step() -> None:
                               pytestconfig=_Config("archive", None))
     assert device.verdict == "fail" and "expected 415" in device.reason, device
     assert archive.verdict == "inconclusive" and "404" in archive.reason, archive
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# TP-DLG-014: RFC 6086 §4.2.2 lets a UAS answer INFO with another 4xx-6xx (a MAY); 469 and 481 stay failures
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "verdict", "said"), [
+    (200, "pass", ""),
+    (488, "inconclusive", "lets a UAS send other 4xx-6xx"),  # baresip's answer to an empty legacy INFO
+    (603, "inconclusive", "lets a UAS send other 4xx-6xx"),
+    (481, "fail", "the dialog, which exists"),
+    (469, "fail", "keeps 469 for an INFO associated with an Info Package"),
+])
+def test_tp_dlg_014_info_answer(status: int, verdict: str, said: str) -> None:
+    """RFC 6086 §4.2.2: "The UAS MAY send other error responses, such as Request Failure (4xx), Server Failure (5xx),
+    and Global Failure (6xx) [...]. Otherwise, if the INFO request is syntactically correct and well structured, the
+    UA MUST send a 200 (OK) response." A 4xx-6xx other than 469/481 breaks no sentence: inconclusive, not fail."""
+    from testcases.test_uas_dialog import test_rfc6086_info_in_dialog as tp
+
+    def answers_info(dev: StandIn, inc: Incoming) -> None:
+        msg = inc.message
+        if isinstance(msg, Request) and msg.method == "INFO":
+            dev.respond(inc, status)
+        else:
+            rings_and_answers_at_once(dev, inc)
+
+    with StandIn(answers_info) as dev, sipcert_peer() as p:
+        result = _with_calls(tp, p, profile_for(dev.port, extensions=()))
+        assert "INFO" in dev.methods() and dev.methods()[-1] == "BYE", dev.methods()
+    assert result.verdict == verdict and said in result.reason, result

@@ -159,6 +159,10 @@ FAULT_TABLE: tuple[FaultDef, ...] = (
        sentence="""If the UAS wishes to reject the request because it does not wish to recreate the dialog, it MUST
        respond to the request with a 481 (Call/Transaction Does Not Exist) status code and pass that to the server
        transaction."""),
+    _f("info-481", (), "INFO in a confirmed dialog is answered 481 as if the dialog did not exist", _UAS,
+       section="RFC 3261 §12.2.2",
+       sentence="""If there is a match, this is a mid-dialog request.  In that case, the UAS first applies the same
+       processing rules for requests outside of a dialog, discussed in Section 8.2."""),
     _f("no-482", (), "a merged request (same From tag, Call-ID and CSeq as a live transaction, another branch) is "
        "processed instead of answered 482", _UAS, section="RFC 3261 §8.2.2.2",
        sentence="""If the From tag, Call-ID, and CSeq exactly match those associated with an ongoing transaction, but

@@ -197,7 +197,7 @@ class UserAgent:
             if fault("crash-info-in-dialog") and d.confirmed and b"\x00" in req.body:
                 core.crash("crash-info-in-dialog: INFO body with a NUL octet")
                 return
-            core.respond(tx, 200)
+            core.respond(tx, 481 if fault("info-481") and d.confirmed else 200)
         elif method == "UPDATE":
             offer = req.sdp if req.body else None
             if offer is not None:
