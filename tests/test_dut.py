@@ -1289,6 +1289,7 @@ FAULT_CASES: dict[str, tuple[str, Check | None]] = {
     "cancel-481-always": ("cancel", _changed("cancel", 200, 481)),
     "cancel-to-tag-differs": ("cancel", None),
     "no-481": ("basic", _status_changed("481", 481, 200)),
+    "info-481": ("basic", _status_changed("info", 200, 481)),
     "no-482": ("dialog-errors", lambda clean, bad: (482 in clean.info["merged"] and 482 not in bad.info["merged"]
                                                    and 180 in bad.info["merged"]) or pytest.fail(str(bad.info))),
     "no-416": ("basic", _status_changed("416", 416, 200)),
