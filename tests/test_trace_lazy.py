@@ -131,3 +131,51 @@ def test_stream_endpoints_keep_the_async_send(transport: str) -> None:
         await peer.close()
 
     asyncio.run(main())
+
+
+class _DueAt:
+    """A stand-in transaction table whose earliest deadline the test sets."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def next_timer(self) -> float:
+        return self.deadline
+
+    def handle_timer(self, now: float) -> None:
+        self.deadline = now + 3600
+
+    def events(self) -> list[object]:
+        return []
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_peer_rearms_after_arming_a_deadline_already_past(loop: str) -> None:
+    """A busy loop can hand the peer a transaction deadline that has already passed. uvloop's ``call_at`` then
+    returns a plain Handle without ``when()``; the next re-arm read ``when()`` and raised AttributeError (found
+    by the calls benchmark at 12,000 calls on uvloop). The peer keeps the due time itself."""
+
+    async def main() -> None:
+        peer = AsyncPeer(name="late")
+        real = peer._table
+        loop_ = asyncio.get_running_loop()
+        peer._table = _DueAt(loop_.time() - 1.0)  # type: ignore[assignment]
+        try:
+            peer._arm()  # due already: a Handle on uvloop, a TimerHandle on asyncio
+            peer._table.deadline = loop_.time() + 60  # type: ignore[attr-defined]
+            peer._arm()  # keeps the earlier timer
+            peer._table.deadline = loop_.time() - 0.5  # type: ignore[attr-defined]
+            peer._arm()  # an earlier deadline: the armed one is replaced
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            assert peer._table.deadline > loop_.time() + 1000  # type: ignore[attr-defined]  # it fired
+            peer.raise_errors()
+        finally:
+            peer._table = real
+            await peer.close()
+
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed (it is in the dev extra)")
+        uvloop.run(main())
+    else:
+        asyncio.run(main())

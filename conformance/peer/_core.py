@@ -146,7 +146,10 @@ class AsyncPeer:
         self._waiters: list[asyncio.Future[None]] = []
         self._table = TransactionTable(self.timers, auto_trying=False)
         self._handles: dict[int, ClientTransactionHandle] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        #: When ``_timer`` is due. Kept here: uvloop's ``call_at`` returns a plain ``Handle`` (no ``when()``) for a
+        #: time that has already passed.
+        self._timer_at = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._cseq = random.Random().randrange(1, 10_000) if rng is None else rng.randrange(1, 10_000)
         self._closed = False
@@ -314,12 +317,13 @@ class AsyncPeer:
         deadline = self._table.next_timer()
         timer = self._timer
         if timer is not None:
-            if deadline is not None and timer.when() <= deadline:
+            if deadline is not None and self._timer_at <= deadline:
                 return
             timer.cancel()
             self._timer = None
         if deadline is not None and not self._closed:
             self._timer = self.loop.call_at(deadline, self._fire)
+            self._timer_at = deadline
 
     def _fire(self) -> None:
         self._timer = None
