@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -115,11 +117,7 @@ def test_run_calls_unfreezes_the_collector_and_a_udp_send_needs_no_task(loop: st
         await caller.close()
         await callee.close()
 
-    if loop == "uvloop":
-        uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed (it is in the dev extra)")
-        uvloop.run(main())
-    else:
-        asyncio.run(main())
+    _run_on(loop, main)
 
 
 @pytest.mark.parametrize("transport", ["tcp", "ws"])
@@ -174,6 +172,11 @@ def test_the_peer_rearms_after_arming_a_deadline_already_past(loop: str) -> None
             peer._table = real
             await peer.close()
 
+    _run_on(loop, main)
+
+
+def _run_on(loop: str, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main()`` on asyncio's default loop or on uvloop's (skipped when uvloop is not installed)."""
     if loop == "uvloop":
         uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed (it is in the dev extra)")
         uvloop.run(main())

@@ -439,33 +439,33 @@ class AsyncPeer:
                         return inc
                 if deadline.passed():
                     raise ExpectationFailed(self._explain(matcher, timeout))
-                fut = deadline.sleep()
-                self._waiters.append(fut)
-                await fut
+                await self._inbox_grows(deadline)
         finally:
             deadline.cancel()
+
+    async def _inbox_grows(self, deadline: _Deadline) -> None:
+        """Sleep until a message joins the inbox or ``deadline`` passes."""
+        fut = deadline.sleep()
+        self._waiters.append(fut)
+        await fut
 
     async def collect(self, matcher: Matcher, duration: float, *, count: int | None = None) -> list[Incoming]:
         """Every matching message that arrives within ``duration`` seconds (consumed), e.g. to count retransmissions.
         With ``count``, return as soon as that many have arrived (at most ``count``), so a test that counts
         retransmissions can allow a generous bound without waiting it out."""
-        if count is None:
-            await asyncio.sleep(duration)
-            self.raise_errors()
-            out = [inc for inc in self._pending() if matcher.matches(inc.message)]
-        else:
-            deadline = _Deadline(self.loop, duration, self._notify)
-            try:
-                while True:
-                    self.raise_errors()
-                    out = [inc for inc in self._pending() if matcher.matches(inc.message)][:count]
-                    if len(out) >= count or deadline.passed():
-                        break
-                    fut = deadline.sleep()
-                    self._waiters.append(fut)
-                    await fut
-            finally:
-                deadline.cancel()
+        deadline = _Deadline(self.loop, duration, self._notify)
+        try:
+            while True:
+                self.raise_errors()
+                out = [inc for inc in self._pending() if matcher.matches(inc.message)]
+                if count is not None and len(out) >= count:
+                    out = out[:count]
+                    break
+                if deadline.passed():
+                    break
+                await self._inbox_grows(deadline)
+        finally:
+            deadline.cancel()
         self._consumed.update(inc.entry.seq for inc in out)
         return out
 
